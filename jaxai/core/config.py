@@ -1,0 +1,19 @@
+"""Settings every experiment shares; each experiment config starts from `trainer_config()`."""
+import ml_collections
+
+from jaxai.core import optim
+
+
+def trainer_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      seed=0,                        # one seed drives init, data order, augmentation and dropout.
+      batch_size=128,                # global batch over all devices and processes.
+      num_train_steps=0,             # optimizer steps; 0 = derive from num_epochs where the task can.
+      num_epochs=1.0,                # used when num_train_steps == 0.
+      log_every_steps=100,           # console line and metrics.jsonl record of running train means.
+      eval_every_steps=0,            # evaluation cadence; 0 = only at the end.
+      checkpoint_every_steps=1000,   # 0 = only at the end.
+      keep_checkpoints=3,            # most recent checkpoints kept on disk.
+      async_checkpointing=True,      # write checkpoints in the background.
+      optimizer=optim.default_config(),
+  ))

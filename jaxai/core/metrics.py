@@ -1,0 +1,93 @@
+"""Metrics: running means between log steps, written as JSON lines and TensorBoard events.
+
+Only process 0 writes; other processes get a writer that does nothing. `metrics.jsonl` holds one
+object per logging event: {"step": int, "train/loss": float, ...}. A resumed run appends, so steps
+after the restored checkpoint may appear twice (with the same values); `read_metrics` keeps the last.
+"""
+import json
+import math
+import os
+from typing import Iterable, Mapping
+
+import jax
+import numpy as np
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunningMean:
+  """Host-side means of scalar metrics since the last `result()`."""
+
+  def __init__(self):
+    self._sums, self._counts = {}, {}
+
+  def add(self, metrics: Mapping[str, float]):
+    for k, v in metrics.items():
+      self._sums[k] = self._sums.get(k, 0.0) + float(v)
+      self._counts[k] = self._counts.get(k, 0) + 1
+
+  def result(self) -> dict:
+    out = {k: self._sums[k] / self._counts[k] for k in self._sums}
+    self._sums, self._counts = {}, {}
+    return out
+
+
+class MetricsWriter:
+  """Writes scalars to `<workdir>/metrics.jsonl` and TensorBoard event files (process 0 only)."""
+
+  def __init__(self, workdir: str, enabled: bool | None = None):
+    self.enabled = jax.process_index() == 0 if enabled is None else enabled
+    self._tb = None
+    self._file = None
+    if self.enabled:
+      os.makedirs(workdir, exist_ok=True)
+      self._file = open(os.path.join(workdir, METRICS_FILE), "a")
+      from tensorboardX import SummaryWriter  # Writes event files without TensorFlow.
+      self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+
+  def write(self, step: int, scalars: Mapping[str, float]):
+    if not self.enabled:
+      return
+    record = {"step": int(step)}
+    record.update({k: _to_json(v) for k, v in sorted(scalars.items())})
+    self._file.write(json.dumps(record) + "\n")
+    self._file.flush()
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, float(v), int(step))
+
+  def write_text(self, step: int, tag: str, text: str):
+    if self.enabled:
+      self._tb.add_text(tag, text, int(step))
+
+  def flush(self):
+    if self.enabled:
+      self._file.flush()
+      self._tb.flush()
+
+  def close(self):
+    if self.enabled:
+      self._file.close()
+      self._tb.close()
+      self.enabled = False
+
+
+def _to_json(v):
+  v = float(np.asarray(v))
+  return v if math.isfinite(v) else str(v)  # JSON has no NaN/inf; keep them readable.
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """Records of `metrics.jsonl` in step order; for a step logged twice (resume), the later record wins."""
+  by_key = {}
+  with open(os.path.join(workdir, METRICS_FILE)) as f:
+    for line in f:
+      if line.strip():
+        r = json.loads(line)
+        by_key[(r["step"], tuple(sorted(r)))] = r
+  return [by_key[k] for k in sorted(by_key, key=lambda k: k[0])]
+
+
+def latest(records: Iterable[dict], key: str):
+  """The last value logged for `key` (e.g. 'eval/accuracy'), or None."""
+  values = [r[key] for r in records if key in r]
+  return values[-1] if values else None

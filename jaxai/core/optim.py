@@ -1,0 +1,84 @@
+"""Optimizer and learning-rate schedule from config, through optax.
+
+Config keys (`default_config()` documents each):
+  name: 'sgd' | 'adam' | 'adamw'          schedule: 'constant' | 'cosine' | 'linear'
+  learning_rate, warmup_steps, end_learning_rate_factor, momentum, nesterov, b1, b2, eps,
+  weight_decay, weight_decay_mask, grad_clip_norm
+"""
+import jax
+import ml_collections
+import optax
+
+from jaxai.core.errors import UserError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear")
+DECAY_MASKS = ("all", "kernels")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      name="sgd",                    # one of OPTIMIZERS.
+      learning_rate=0.1,             # peak learning rate, reached after warmup.
+      schedule="cosine",             # decay after warmup, over the rest of the run.
+      warmup_steps=0,                # linear warmup from 0 to learning_rate, in optimizer steps.
+      end_learning_rate_factor=0.0,  # final lr = learning_rate * this (cosine and linear).
+      momentum=0.9,                  # sgd only; 0 disables momentum.
+      nesterov=False,                # sgd only.
+      b1=0.9, b2=0.999, eps=1e-8,    # adam / adamw.
+      weight_decay=0.0,              # sgd: L2 added to the gradient; adamw: decoupled decay; adam: must be 0.
+      weight_decay_mask="kernels",   # 'kernels': decay only >=2-D weights (no biases/norm scales); 'all'.
+      grad_clip_norm=0.0,            # clip the global gradient norm to this; 0 disables.
+  ))
+
+
+def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  if cfg.schedule not in SCHEDULES:
+    raise UserError(f"config.optimizer.schedule={cfg.schedule!r} is unknown; use one of {SCHEDULES}.")
+  if not 0 <= cfg.warmup_steps < max(total_steps, 1):
+    raise UserError(f"config.optimizer.warmup_steps={cfg.warmup_steps} must be in [0, total steps "
+                    f"= {total_steps}).")
+  peak, end = cfg.learning_rate, cfg.learning_rate * cfg.end_learning_rate_factor
+  decay_steps = max(total_steps - cfg.warmup_steps, 1)
+  if cfg.schedule == "constant":
+    after = optax.constant_schedule(peak)
+  elif cfg.schedule == "cosine":
+    after = optax.cosine_decay_schedule(peak, decay_steps, alpha=cfg.end_learning_rate_factor)
+  else:
+    after = optax.linear_schedule(peak, end, decay_steps)
+  if cfg.warmup_steps == 0:
+    return after
+  warmup = optax.linear_schedule(0.0, peak, cfg.warmup_steps)
+  return optax.join_schedules([warmup, after], [cfg.warmup_steps])
+
+
+def _decay_mask(kind: str):
+  if kind not in DECAY_MASKS:
+    raise UserError(f"config.optimizer.weight_decay_mask={kind!r} is unknown; use one of {DECAY_MASKS}.")
+  if kind == "all":
+    return None
+  return lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """Returns the optax transformation; its learning rate is `make_schedule(cfg, total_steps)`."""
+  if cfg.name not in OPTIMIZERS:
+    raise UserError(f"config.optimizer.name={cfg.name!r} is unknown; use one of {OPTIMIZERS}.")
+  lr = make_schedule(cfg, total_steps)
+  mask = _decay_mask(cfg.weight_decay_mask)
+  chain = []
+  if cfg.grad_clip_norm > 0:
+    chain.append(optax.clip_by_global_norm(cfg.grad_clip_norm))
+  if cfg.name == "sgd":
+    if cfg.weight_decay > 0:
+      chain.append(optax.add_decayed_weights(cfg.weight_decay, mask))
+    chain.append(optax.sgd(lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov))
+  elif cfg.name == "adam":
+    if cfg.weight_decay > 0:
+      raise UserError("config.optimizer.weight_decay>0 with name='adam': use name='adamw' for "
+                      "decoupled weight decay.")
+    chain.append(optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps))
+  else:
+    chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                             mask=mask))
+  return optax.chain(*chain)

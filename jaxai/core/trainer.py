@@ -1,0 +1,213 @@
+"""The training loop shared by every domain, and the one place that applies `jax.jit`.
+
+restore-or-init -> compile once -> for each step: batch -> `state, metrics = step(state, batch, rng)`
+-> log, evaluate, checkpoint at their cadences -> final evaluation and checkpoint.
+
+Metrics of step t are read back while step t+1 runs, so the host never stalls the device, yet a
+non-finite loss or gradient is caught at the step where it appears, before its state is saved.
+"""
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+from absl import logging
+
+from jaxai.core import mesh as mesh_lib
+from jaxai.core.checkpoint import Checkpointer, signature
+from jaxai.core.errors import UserError
+from jaxai.core.metrics import MetricsWriter, RunningMean
+from jaxai.core.task import Task
+
+CONFIG_FILE = "config.json"
+
+
+class NonFiniteError(UserError):
+  """Training produced NaN or inf; raised after the last good checkpoint is safely on disk."""
+
+
+def compile_steps(task: Task, mesh, abstract_state, local_batch) -> tuple[Any, Any]:
+  """Jits and compiles the train and eval steps with their shardings. The only `jax.jit` of steps."""
+  repl, data = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+  state_sharding = jax.tree.map(lambda _: repl, abstract_state)
+
+  def step_with_rng(state, batch, base_rng):  # fold the step into the key: same batch, same noise.
+    return task.train_step(state, batch, jax.random.fold_in(base_rng, state.step))
+
+  train = jax.jit(step_with_rng, in_shardings=(state_sharding, data, repl),
+                  out_shardings=(state_sharding, repl), donate_argnums=(0,))
+  batch_spec = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct((x.shape[0] * jax.process_count(),) + x.shape[1:], x.dtype,
+                                     sharding=data), local_batch)
+  key_spec = jax.eval_shape(lambda: jax.random.key(0))
+  train = train.lower(with_sharding(abstract_state, state_sharding), batch_spec, key_spec).compile()
+  evaluate = None
+  if task.eval_step is not None:
+    evaluate = jax.jit(task.eval_step, in_shardings=(state_sharding, data), out_shardings=repl)
+  return train, evaluate
+
+
+def with_sharding(abstract: Any, shardings: Any) -> Any:
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+
+
+def evaluate(task: Task, eval_fn, state, mesh) -> dict:
+  """Sums eval metrics over every eval batch, then divides by the number of real examples."""
+  totals = None
+  for local in task.eval_data():
+    sums = eval_fn(state, mesh_lib.global_batch(local, mesh))
+    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+  totals = jax.device_get(totals)
+  count = float(totals.pop("count"))
+  return {f"eval/{k}": float(v) / count for k, v in totals.items()} | {"eval/examples": count}
+
+
+def _is_finite(metrics: dict) -> bool:
+  return all(math.isfinite(float(v)) for v in metrics.values())
+
+
+class _Progress:
+  """Console progress: step, loss, steps/s and time remaining."""
+
+  def __init__(self, start_step: int, total: int):
+    self.total, self._t, self._step = total, time.perf_counter(), start_step
+
+  def rate(self, step: int) -> float:
+    now = time.perf_counter()
+    rate = (step - self._step) / max(now - self._t, 1e-9)
+    self._t, self._step = now, step
+    return rate
+
+  def line(self, step: int, scalars: dict, rate: float) -> str:
+    remaining = (self.total - step) / rate if rate > 0 else float("inf")
+    loss = scalars.get("train/loss", float("nan"))
+    eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if math.isfinite(remaining) else "?"
+    return f"step {step}/{self.total}  loss {loss:.4f}  {rate:.2f} steps/s  eta {eta}"
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Checks that need no data and no compilation; call before building the task."""
+  mesh = mesh_lib.make_mesh()
+  mesh_lib.check_batch_size(config.batch_size, mesh)
+  if "eval_batch_size" in config:
+    mesh_lib.check_batch_size(config.eval_batch_size, mesh, name="eval_batch_size")
+  for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps", "num_train_steps"):
+    if config[key] < 0:
+      raise UserError(f"config.{key}={config[key]} must be >= 0.")
+  if config.log_every_steps == 0:
+    raise UserError("config.log_every_steps must be >= 1.")
+  if config.keep_checkpoints < 1:
+    raise UserError(f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Task) -> tuple[Any, dict]:
+  """Trains `task` in `workdir`, resuming from its latest checkpoint. Returns (final state, metrics)."""
+  check_config(config)
+  mesh = mesh_lib.make_mesh()
+  total = task.num_train_steps
+  rng = jax.random.key(config.seed)
+  init_rng, train_rng = jax.random.split(rng)
+
+  abstract = jax.eval_shape(task.init, init_rng)
+  state_sharding = jax.tree.map(lambda _: mesh_lib.replicated(mesh), abstract)
+  ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=config.async_checkpointing)
+  start = ckpt.latest_step()
+  if start is not None:  # Resume: checks compatibility before touching anything.
+    state, meta = ckpt.restore(start, with_sharding(abstract, state_sharding))
+    expected = task.train_data.position(start)
+    if meta.get("data") != expected:
+      logging.warning("Data position in the checkpoint %s differs from this config's %s (data or batch "
+                      "settings changed?); continuing with this config's order.", meta.get("data"), expected)
+    logging.info("Resumed from step %d in %s", start, ckpt.directory)
+  else:
+    start = 0
+    state = jax.jit(task.init, out_shardings=state_sharding)(init_rng)
+  if start > total:
+    raise UserError(f"The workdir's checkpoint is at step {start}, past num_train_steps={total}. "
+                    "Raise --config.num_train_steps or use a new --workdir.")
+
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  writer = MetricsWriter(workdir)
+  logging.info("%s | %d devices, %d processes | %d params | steps %d -> %d", task.summary,
+               jax.device_count(), jax.process_count(), _count_params(abstract), start, total)
+
+  train_fn, eval_fn = compile_steps(task, mesh, abstract, task.train_data.batch(start))
+  _log_memory(train_fn)
+
+  def save(step):
+    ckpt.save(step, state, {"signature": signature(abstract), "data": task.train_data.position(step),
+                            "config": json.loads(config.to_json_best_effort())})
+
+  def check(step, metrics):
+    metrics = jax.device_get(metrics)
+    if not _is_finite(metrics):
+      ckpt.wait()
+      last = ckpt.latest_step()
+      raise NonFiniteError(
+          f"Non-finite training metrics at step {step}: {metrics}. Training stopped; "
+          + (f"the last good checkpoint (step {last}) is kept in {ckpt.directory}. " if last is not None
+             else "no checkpoint had been saved yet. ")
+          + "Lower the learning rate, enable gradient clipping (--config.optimizer.grad_clip_norm=1.0), "
+          "or check the input data.")
+    means.add({f"train/{k}": v for k, v in metrics.items()})
+
+  means, progress, results = RunningMean(), _Progress(start, total), {}
+  pending = None
+  try:
+    for step in range(start, total):
+      batch = mesh_lib.global_batch(task.train_data.batch(step), mesh)
+      state, metrics = train_fn(state, batch, train_rng)
+      if pending is not None:
+        check(*pending)
+      pending, done = (step + 1, metrics), step + 1
+      last = done == total
+      log_now = last or done % config.log_every_steps == 0
+      eval_now = task.eval_step is not None and (
+          last or (config.eval_every_steps and done % config.eval_every_steps == 0))
+      save_now = last or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)
+      if not (log_now or eval_now or save_now):
+        continue
+      check(*pending)
+      pending = None
+      if log_now:
+        rate = progress.rate(done)
+        scalars = means.result() | {"perf/steps_per_sec": rate}
+        logging.info(progress.line(done, scalars, rate))
+        writer.write(done, scalars)
+        results.update(scalars)
+      if eval_now:
+        scalars = evaluate(task, eval_fn, state, mesh)
+        logging.info("step %d  %s", done, "  ".join(f"{k} {v:.4f}" for k, v in scalars.items()))
+        writer.write(done, scalars)
+        results.update(scalars)
+        progress.rate(done)  # Do not count evaluation time in steps/s.
+      if save_now:
+        save(done)
+    if start == total and task.eval_step is not None:  # Already finished: report the final numbers.
+      results.update(evaluate(task, eval_fn, state, mesh))
+  finally:
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
+  results["step"] = total
+  return state, results
+
+
+def _count_params(abstract) -> int:
+  params = getattr(abstract, "params", abstract)
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def _log_memory(compiled):
+  try:
+    m = compiled.memory_analysis()
+    logging.info("Compiled train step: %.1f MiB arguments, %.1f MiB temporaries per device",
+                 m.argument_size_in_bytes / 2**20, m.temp_size_in_bytes / 2**20)
+  except Exception:  # Not every backend reports memory.
+    pass

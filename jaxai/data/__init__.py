@@ -1,0 +1,1 @@
+"""Host-side input: dataset loading (TFDS and offline sources), batching, per-process slicing."""

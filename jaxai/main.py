@@ -1,0 +1,68 @@
+"""Launch any experiment: python -m jaxai.main --config=configs/<experiment>.py[:variant] --workdir=DIR
+
+Override any config key with --config.<key>=<value> (e.g. --config.batch_size=256). A workdir that
+already holds checkpoints is resumed from the latest one.
+"""
+import logging as std_logging
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxai.core.errors import UserError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/mnist_cnn.py:tiny.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metrics, TensorBoard events and checkpoints.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _OnlyOwnInfo(std_logging.Filter):
+  """Keeps INFO lines from jaxai itself and warnings from everyone (Orbax logs every save at INFO)."""
+
+  def filter(self, record):
+    return record.levelno >= std_logging.WARNING or f"{os.sep}jaxai{os.sep}" in record.pathname
+
+
+def _quiet_libraries():
+  logging.get_absl_handler().addFilter(_OnlyOwnInfo())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Config overrides look like --config.key=value.")
+  import jax  # after flag parsing, so --help stays fast.
+  from jaxai.core import trainer
+  from jaxai import tasks
+  _quiet_libraries()
+  if jax.process_index() != 0:
+    logging.set_verbosity(logging.WARNING)  # other processes stay quiet.
+  config = _CONFIG.value
+  try:
+    trainer.check_config(config)  # cheap checks first: before loading data or compiling.
+    task = tasks.make_task(config)
+    _, results = trainer.train_and_evaluate(config, _WORKDIR.value, task)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  summary = "  ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()) if k.startswith("eval/"))
+  logging.info("Done. %s", summary)
+
+
+def _parse_flags(argv):
+  """absl's parser, with config mistakes (unknown key, bad variant) reported without a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = str(e)
+    if "Traceback" in message:  # an error raised inside get_config: its last line says what.
+      message = message.split(":")[0] + ": " + message.strip().splitlines()[-1]
+    sys.exit(f"error: {message}\nPass --helpfull to see the flags.")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    message = str(e).strip("'\"").replace("\\n", " ").replace("\\'", "'").replace("\n", " ")
+    sys.exit(f"error: bad --config override: {message}")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,1 @@
+"""Flax Linen modules only: no optimizer, no jit, no data."""

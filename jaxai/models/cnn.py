@@ -1,0 +1,30 @@
+"""A small convolutional classifier for 28x28 (or smaller) images.
+
+Two blocks of [conv3x3 -> BatchNorm -> relu] x2 -> max-pool, then a dense head with dropout. With
+`batch_norm=False` it has no mutable state.
+"""
+from typing import Sequence
+
+import flax.linen as nn
+
+
+class CNN(nn.Module):
+  features: Sequence[int] = (32, 64)  # channels of each block; each block halves H and W.
+  dense: int = 256
+  num_classes: int = 10
+  dropout_rate: float = 0.0
+  batch_norm: bool = True
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):  # x: (B, H, W, C) -> logits (B, num_classes)
+    for width in self.features:
+      for _ in range(2):
+        x = nn.Conv(width, (3, 3), use_bias=not self.batch_norm)(x)
+        if self.batch_norm:
+          x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+        x = nn.relu(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = x.reshape((x.shape[0], -1))
+    x = nn.relu(nn.Dense(self.dense)(x))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes)(x)

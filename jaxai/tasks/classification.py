@@ -1,0 +1,123 @@
+"""Image classification: config -> in-memory data -> Flax model -> pure train/eval steps.
+
+The whole domain logic is here; the shared trainer (`jaxai.core.trainer`) runs it. Images stay
+uint8 on the host; normalization and augmentation (random crop with padding, horizontal flip) run on
+device inside the jitted step, seeded by the step's rng, so they cost no host time and replay exactly
+on resume.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxai.core import optim
+from jaxai.core.config import trainer_config
+from jaxai.core.errors import UserError
+from jaxai.core.state import TrainState
+from jaxai.core.task import Task
+from jaxai.data import pipeline, sources
+from jaxai.models.cnn import CNN
+from jaxai.models.mlp import MLP
+from jaxai.models.resnet import ResNet
+from jaxai.ops import images as image_ops
+from jaxai.ops import losses
+
+MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet}
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key a classification experiment may set; experiment configs override some."""
+  config = trainer_config()
+  config.task = "classification"
+  config.dataset = "mnist"         # see jaxai.data.sources: TFDS name[:version], 'digits', 'synthetic:...'.
+  config.data_dir = ""             # TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.download = True           # download and prepare a missing TFDS dataset (needs network).
+  config.train_split = "train"
+  config.eval_split = "test"
+  config.max_train_examples = 0    # > 0: use only the first N training examples (tests, smoke runs).
+  config.max_eval_examples = 0     # > 0: evaluate on the first N examples only.
+  config.eval_batch_size = 1000    # global; the last eval batch is padded and masked.
+  config.label_smoothing = 0.0
+  config.augment = ml_collections.ConfigDict(dict(
+      crop_padding=0,              # random crop after zero-padding each side by this many pixels.
+      horizontal_flip=False,       # random left-right flips.
+  ))
+  config.model = ml_collections.ConfigDict(dict(name="cnn"))  # other keys go to the module's constructor.
+  return config
+
+
+def make_model(model_config: ml_collections.ConfigDict, num_classes: int):
+  kwargs = dict(model_config)
+  name = kwargs.pop("name")
+  if name not in MODELS:
+    raise UserError(f"config.model.name={name!r} is unknown; available models: {sorted(MODELS)}.")
+  try:
+    return MODELS[name](num_classes=num_classes, **kwargs)
+  except TypeError as e:
+    raise UserError(f"config.model for {name!r}: {e}.") from None
+
+
+def make_task(config: ml_collections.ConfigDict) -> Task:
+  load = lambda split, n: sources.load_split(config.dataset, split, config.data_dir, config.download, n)
+  train = load(config.train_split, config.max_train_examples)
+  test = load(config.eval_split, config.max_eval_examples)
+  num_classes = int(max(train["label"].max(), test["label"].max())) + 1
+  # Per-channel statistics of the training images (deterministic: computed from the data).
+  pixels = train["image"].reshape(-1, train["image"].shape[-1]).astype(np.float64)
+  mean, std = pixels.mean(0).astype(np.float32), np.maximum(pixels.std(0), 1e-3).astype(np.float32)
+
+  try:
+    train_data = pipeline.ShuffledBatches(train, config.batch_size, config.seed)
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_data.steps_per_epoch)
+  tx = optim.make_optimizer(config.optimizer, num_steps)
+  learning_rate = optim.make_schedule(config.optimizer, num_steps)
+  model = make_model(config.model, num_classes)
+  image_shape = train["image"].shape[1:]
+
+  def init(rng) -> TrainState:
+    variables = model.init({"params": rng}, jnp.zeros((1,) + image_shape, jnp.float32), train=False)
+    variables = dict(variables)
+    params = variables.pop("params")
+    return TrainState.create(params, tx, model_state=variables)
+
+  def preprocess(images, rng):
+    crop_rng, flip_rng = jax.random.split(rng)
+    x = image_ops.normalize(images, mean, std)
+    x = image_ops.random_crop(crop_rng, x, config.augment.crop_padding)
+    return image_ops.random_flip(flip_rng, x) if config.augment.horizontal_flip else x
+
+  def train_step(state: TrainState, batch, rng):
+    augment_rng, dropout_rng = jax.random.split(rng)
+    x = preprocess(batch["image"], augment_rng)
+
+    def loss_fn(params):
+      variables = {"params": params, **state.model_state}
+      logits, new_model_state = model.apply(
+          variables, x, train=True, rngs={"dropout": dropout_rng}, mutable=list(state.model_state))
+      loss = losses.cross_entropy(logits, batch["label"], config.label_smoothing).mean()
+      return loss, (logits, new_model_state)
+
+    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    metrics = {"loss": loss, "accuracy": losses.correct(logits, batch["label"]).mean(),
+               "grad_norm": optax.global_norm(grads), "learning_rate": learning_rate(state.step)}
+    return state.apply_gradients(tx, grads, model_state=dict(new_model_state)), metrics
+
+  def eval_step(state: TrainState, batch):
+    x = image_ops.normalize(batch["image"], mean, std)
+    logits = model.apply({"params": state.params, **state.model_state}, x, train=False)
+    mask = batch["mask"].astype(jnp.float32)
+    return {"loss": jnp.sum(losses.cross_entropy(logits, batch["label"]) * mask),
+            "accuracy": jnp.sum(losses.correct(logits, batch["label"]) * mask),
+            "count": jnp.sum(mask)}
+
+  summary = (f"{config.dataset}: {len(train['label'])} train / {len(test['label'])} eval examples "
+             f"{image_shape}, {num_classes} classes; model {config.model.name}")
+  return Task(
+      name="classification", init=init, train_step=train_step, train_data=train_data,
+      num_train_steps=num_steps, eval_step=eval_step,
+      eval_data=lambda: pipeline.padded_batches(test, config.eval_batch_size), summary=summary)
