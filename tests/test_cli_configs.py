@@ -1,0 +1,34 @@
+"""Every experiment config runs end to end in its tiny variant through the real command line."""
+import json
+import math
+
+import pytest
+
+from tests.helpers import CONFIGS, check_ok, checkpoint_steps, load_config, metrics_lines, run_cli
+
+CONFIG_NAMES = sorted(p.stem for p in CONFIGS.glob("*.py"))
+
+
+def test_every_config_is_covered():
+  assert set(CONFIG_NAMES) >= {"digits_quickstart", "mnist_cnn", "fashion_mnist_cnn", "cifar10_resnet"}
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_tiny_variant_runs_end_to_end(name, data_dir, tmp_path):
+  check_ok(run_cli(f"{name}.py:tiny", tmp_path))
+  config = load_config(name)
+
+  saved = json.loads((tmp_path / "config.json").read_text())
+  assert saved == json.loads(config.to_json_best_effort())  # the resolved config, overrides included.
+
+  records = metrics_lines(tmp_path)
+  train = [r for r in records if "train/loss" in r]
+  evals = [r for r in records if "eval/accuracy" in r]
+  assert train and evals
+  assert all(math.isfinite(r["train/loss"]) for r in train)
+  assert 0.0 <= evals[-1]["eval/accuracy"] <= 1.0
+
+  steps = config.num_train_steps
+  assert train[-1]["step"] == evals[-1]["step"] == steps
+  assert checkpoint_steps(tmp_path)[-1] == steps
+  assert list(tmp_path.glob("events.out.tfevents.*")), "no TensorBoard event file"
