@@ -28,8 +28,8 @@ def get_config(variant: str = ""):
   config.optimizer.weight_decay = 5e-4
   config.optimizer.warmup_steps = 2 * 97  # 2 epochs of 50,000 / 512 steps.
   config.log_every_steps = 50
-  config.eval_every_steps = 970           # every 10 epochs.
-  config.checkpoint_every_steps = 485
+  config.eval_every_steps = 1000          # about every 10 epochs.
+  config.checkpoint_every_steps = 500
   if variant == "tiny":
     config.dataset = "synthetic:32x32x3:10"
     config.max_train_examples = 256

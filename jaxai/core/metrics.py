@@ -2,7 +2,9 @@
 
 Only process 0 writes; other processes get a writer that does nothing. `metrics.jsonl` holds one
 object per logging event: {"step": int, "train/loss": float, ...}. A resumed run appends, so steps
-after the restored checkpoint may appear twice (with the same values); `read_metrics` keeps the last.
+after the restored checkpoint may appear twice; `read_metrics` keeps the last. The values agree when
+checkpoint_every_steps is a multiple of log_every_steps (otherwise the first mean after a resume
+covers fewer steps).
 """
 import json
 import math

@@ -145,7 +145,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
                             "config": json.loads(config.to_json_best_effort())})
 
   def check(step, metrics):
-    metrics = jax.device_get(metrics)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     if not _is_finite(metrics):
       ckpt.wait()
       last = ckpt.latest_step()
