@@ -42,7 +42,9 @@ def check_batch_size(global_batch_size: int, mesh: Mesh, name: str = "batch_size
 
 
 def global_batch(local_batch: Any, mesh: Mesh) -> Any:
-  """Assembles each process's rows (numpy, host memory) into global arrays split on `data`."""
+  """Assembles each process's rows (numpy, or arrays on a local device) into global arrays split on `data`."""
   sharding = batch_sharded(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(local_batch, sharding)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)

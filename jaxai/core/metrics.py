@@ -9,27 +9,37 @@ covers fewer steps).
 import json
 import math
 import os
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
+import flax.struct
 import jax
 import numpy as np
 
 METRICS_FILE = "metrics.jsonl"
 
 
+@flax.struct.dataclass
+class Ratio:
+  """A metric averaged over events rather than steps, e.g. the return of episodes that finished:
+  accumulate `total` and `count` per step; the logged value is sum(total) / sum(count)."""
+  total: jax.Array
+  count: jax.Array
+
+
 class RunningMean:
-  """Host-side means of scalar metrics since the last `result()`."""
+  """Host-side means of scalar metrics since the last `result()`; `Ratio`s are pooled."""
 
   def __init__(self):
     self._sums, self._counts = {}, {}
 
-  def add(self, metrics: Mapping[str, float]):
+  def add(self, metrics: Mapping[str, Any]):
     for k, v in metrics.items():
-      self._sums[k] = self._sums.get(k, 0.0) + float(v)
-      self._counts[k] = self._counts.get(k, 0) + 1
+      total, count = (float(v.total), float(v.count)) if isinstance(v, Ratio) else (float(v), 1.0)
+      self._sums[k] = self._sums.get(k, 0.0) + total
+      self._counts[k] = self._counts.get(k, 0.0) + count
 
   def result(self) -> dict:
-    out = {k: self._sums[k] / self._counts[k] for k in self._sums}
+    out = {k: self._sums[k] / self._counts[k] for k in self._sums if self._counts[k] > 0}
     self._sums, self._counts = {}, {}
     return out
 

@@ -3,6 +3,17 @@
 A domain module exposes `make_task(config) -> Task`. Everything in a Task is pure or host-side:
 the trainer applies `jax.jit`, shardings and donation, moves batches to devices, checkpoints the
 state and writes the metrics.
+
+Where the training data comes from, one of:
+  * `train_data`: a random-access dataset (supervised learning): the batch of a step depends only
+    on the step, so a resumed run sees exactly the batches an uninterrupted run sees.
+  * `collect` + `init_carry`: data generated with the current parameters (reinforcement learning,
+    self-play). `collect(policy, carry, rng) -> (carry, rows, metrics)` is pure and runs on this
+    process's first local device, because environment calls (EnvPool's XLA interface) cannot be
+    partitioned over a mesh; its rows become this process's share of the global batch of
+    `train_step`, which runs data-parallel over the mesh. `policy` is {'params', 'step'} of the
+    state. The carry (environments, current observations, episode counters) is not checkpointed:
+    environments restart on resume.
 """
 import dataclasses
 from typing import Any, Callable, Iterable, Protocol
@@ -27,10 +38,24 @@ class Task:
   name: str
   init: Callable[[jax.Array], PyTree]                  # rng -> state; state has an int `step` field.
   train_step: Callable[[PyTree, PyTree, jax.Array], tuple[PyTree, dict]]  # (state, batch, rng) -> (state, metrics)
-  train_data: TrainData
   num_train_steps: int
+  train_data: TrainData | None = None
+  collect: Callable[[PyTree, PyTree, jax.Array], tuple[PyTree, PyTree, dict]] | None = None
+  init_carry: Callable[[], PyTree] | None = None
   # (state, batch) -> dict of per-batch *sums* including 'count' (padded rows masked out); the
   # trainer adds them over the whole split and divides by 'count'.
   eval_step: Callable[[PyTree, PyTree], dict] | None = None
   eval_data: Callable[[], Iterable[PyTree]] | None = None  # this process's rows of each eval batch.
+  # Or a whole evaluation the domain runs itself (e.g. episodes in an environment): state -> scalars
+  # named 'eval/...'.
+  evaluate: Callable[[PyTree], dict] | None = None
+  # Units counted per train step, logged cumulatively and per second: {'examples': 128} logs
+  # 'examples' and 'perf/examples_per_sec'.
+  units_per_step: dict = dataclasses.field(default_factory=dict)
   summary: str = ""                                     # one line for the log: data, model, sizes.
+
+  def __post_init__(self):
+    if (self.train_data is None) == (self.collect is None):
+      raise ValueError(f"Task {self.name!r}: give exactly one of train_data and collect.")
+    if (self.collect is None) != (self.init_carry is None):
+      raise ValueError(f"Task {self.name!r}: collect and init_carry go together.")

@@ -50,12 +50,36 @@ def compile_steps(task: Task, mesh, abstract_state, local_batch) -> tuple[Any, A
   return train, evaluate
 
 
+def jit_collect(task: Task):
+  """Jits `task.collect`; it runs wherever its inputs live (this process's first local device)."""
+  def collect_with_rng(policy, carry, base_rng):
+    return task.collect(policy, carry, jax.random.fold_in(base_rng, policy["step"]))
+  return jax.jit(collect_with_rng, donate_argnums=(1,))
+
+
+class _Collector:
+  """Runs `task.collect` with the current parameters; holds the (not checkpointed) carry."""
+
+  def __init__(self, task: Task, rng):
+    self.device = jax.local_devices()[0]
+    self._fn = jit_collect(task)
+    self._carry = jax.device_put(task.init_carry(), self.device)
+    self._rng = jax.device_put(rng, self.device)
+
+  def batch(self, state) -> tuple[Any, dict]:
+    policy = jax.device_put({"params": state.params, "step": state.step}, self.device)
+    self._carry, rows, metrics = self._fn(policy, self._carry, self._rng)
+    return rows, metrics
+
+
 def with_sharding(abstract: Any, shardings: Any) -> Any:
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
 
 
 def evaluate(task: Task, eval_fn, state, mesh) -> dict:
   """Sums eval metrics over every eval batch, then divides by the number of real examples."""
+  if task.evaluate is not None:
+    return task.evaluate(state)
   totals = None
   for local in task.eval_data():
     sums = eval_fn(state, mesh_lib.global_batch(local, mesh))
@@ -66,7 +90,7 @@ def evaluate(task: Task, eval_fn, state, mesh) -> dict:
 
 
 def _is_finite(metrics: dict) -> bool:
-  return all(math.isfinite(float(v)) for v in metrics.values())
+  return all(math.isfinite(float(v)) for v in jax.tree.leaves(metrics))
 
 
 class _Progress:
@@ -137,39 +161,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   logging.info("%s | %d devices, %d processes | %d params | steps %d -> %d", task.summary,
                jax.device_count(), jax.process_count(), _count_params(abstract), start, total)
 
-  train_fn, eval_fn = compile_steps(task, mesh, abstract, task.train_data.batch(start))
+  collector = _Collector(task, jax.random.fold_in(train_rng, 1)) if task.collect else None
+
+  def next_batch(step, state):
+    """The global batch of `step` and the metrics of making it (collection), if any."""
+    if collector is None:
+      return mesh_lib.global_batch(task.train_data.batch(step), mesh), {}
+    rows, collect_metrics = collector.batch(state)
+    return mesh_lib.global_batch(rows, mesh), collect_metrics
+
+  def position(step):
+    return task.train_data.position(step) if task.train_data is not None else {"step": step}
+
+  batch, collect_metrics = next_batch(start, state)
+  train_fn, eval_fn = compile_steps(task, mesh, abstract, _local_rows(batch))
   _log_memory(train_fn)
+  evaluates = task.eval_step is not None or task.evaluate is not None
 
   def save(step):
-    ckpt.save(step, state, {"signature": signature(abstract), "data": task.train_data.position(step),
+    ckpt.save(step, state, {"signature": signature(abstract), "data": position(step),
                             "config": json.loads(config.to_json_best_effort())})
 
   def check(step, metrics):
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    metrics = jax.device_get(metrics)
     if not _is_finite(metrics):
       ckpt.wait()
       last = ckpt.latest_step()
       raise NonFiniteError(
-          f"Non-finite training metrics at step {step}: {metrics}. Training stopped; "
+          f"Non-finite training metrics at step {step}: {_plain(metrics)}. Training stopped; "
           + (f"the last good checkpoint (step {last}) is kept in {ckpt.directory}. " if last is not None
              else "no checkpoint had been saved yet. ")
           + "Lower the learning rate, enable gradient clipping (--config.optimizer.grad_clip_norm=1.0), "
           "or check the input data.")
-    means.add({f"train/{k}": v for k, v in metrics.items()})
+    means.add(metrics)
 
   means, progress, results = RunningMean(), _Progress(start, total), {}
   pending = None
   try:
     for step in range(start, total):
-      batch = mesh_lib.global_batch(task.train_data.batch(step), mesh)
+      if step > start:
+        batch, collect_metrics = next_batch(step, state)
       state, metrics = train_fn(state, batch, train_rng)
+      metrics = {f"train/{k}": v for k, v in metrics.items()} | collect_metrics
       if pending is not None:
         check(*pending)
       pending, done = (step + 1, metrics), step + 1
       last = done == total
       log_now = last or done % config.log_every_steps == 0
-      eval_now = task.eval_step is not None and (
-          last or (config.eval_every_steps and done % config.eval_every_steps == 0))
+      eval_now = evaluates and (last or (config.eval_every_steps and done % config.eval_every_steps == 0))
       save_now = last or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)
       if not (log_now or eval_now or save_now):
         continue
@@ -178,6 +217,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
       if log_now:
         rate = progress.rate(done)
         scalars = means.result() | {"perf/steps_per_sec": rate}
+        for unit, per_step in task.units_per_step.items():
+          scalars |= {unit: done * per_step, f"perf/{unit}_per_sec": rate * per_step}
         logging.info(progress.line(done, scalars, rate))
         writer.write(done, scalars)
         results.update(scalars)
@@ -189,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
         progress.rate(done)  # Do not count evaluation time in steps/s.
       if save_now:
         save(done)
-    if start == total and task.eval_step is not None:  # Already finished: report the final numbers.
+    if start == total and evaluates:  # Already finished: report the final numbers.
       results.update(evaluate(task, eval_fn, state, mesh))
   finally:
     ckpt.wait()
@@ -197,6 +238,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     writer.close()
   results["step"] = total
   return state, results
+
+
+def _local_rows(global_batch) -> Any:
+  """Shapes of this process's rows of a global batch (what `compile_steps` expects)."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+      (x.shape[0] // jax.process_count(),) + x.shape[1:], x.dtype), global_batch)
+
+
+def _plain(metrics) -> dict:
+  return {k: (float(v) if not hasattr(v, "total") else (float(v.total), float(v.count)))
+          for k, v in metrics.items()}
 
 
 def _count_params(abstract) -> int:
