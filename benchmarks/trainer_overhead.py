@@ -37,8 +37,9 @@ cost at most 10% over a hand-written loop).
 Measured on 2 shared CPU cores (jax 0.10.2, CPU backend):
   mnist_cnn as is, batch 128        trainer 5.48 / bare 5.63 steps/s   ratio 0.97
   --small_model, batch 128          trainer 29.4 / bare 29.5 steps/s   ratio 0.98
-  --small_model --batch_size=32     ratio 0.85-0.93 on an idle machine, ~0.87 with another process
-                                    busy on one core. The trainer's main thread spends ~1 ms of CPU per
+  --small_model --batch_size=32     trainer ~163 / bare ~180 steps/s, ratio 0.88-0.91 on an idle
+                                    machine (single rounds 0.79-0.96), ~0.87 with another process busy
+                                    on one core. The trainer's main thread spends ~1 ms of CPU per
                                     step (batch gather and transfer ~0.3 ms, blocking read-back of the
                                     previous step's 4 metric scalars ~0.5 ms, means ~0.05 ms) against
                                     0.25 ms for the bare loop's dispatch; on CPU that time is taken from
