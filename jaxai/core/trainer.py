@@ -123,6 +123,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config.{key}={config[key]} must be >= 0.")
   if config.log_every_steps == 0:
     raise UserError("config.log_every_steps must be >= 1.")
+  if "optimizer" in config and config.num_train_steps and \
+      config.optimizer.warmup_steps >= config.num_train_steps:
+    raise UserError(f"config.optimizer.warmup_steps={config.optimizer.warmup_steps} must be below "
+                    f"num_train_steps={config.num_train_steps}; lower it, e.g. "
+                    f"--config.optimizer.warmup_steps={config.num_train_steps // 10}.")
   if config.keep_checkpoints < 1:
     raise UserError(f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1.")
 
