@@ -21,7 +21,8 @@ DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR") or
                 Path(__file__).resolve().parents[2] / "shared" / "data" / "tfds")
 
 
-def load_config(name: str, overrides: dict | None = None, variant: str = "tiny") -> ml_collections.ConfigDict:
+def load_config(name: str, overrides: dict | None = None, variant: str = "tiny",
+                set_data_dir: bool = True) -> ml_collections.ConfigDict:
   """configs/<name>.py:<variant> with `data_dir` set to DATA_DIR and dotted-key `overrides` applied.
 
   Unknown keys raise, as they would on the command line.
@@ -30,7 +31,8 @@ def load_config(name: str, overrides: dict | None = None, variant: str = "tiny")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config(variant)
-  config.data_dir = str(DATA_DIR)
+  if set_data_dir:
+    config.data_dir = str(DATA_DIR)
   for key, value in (overrides or {}).items():
     *parents, leaf = key.split(".")
     node = config
@@ -54,8 +56,9 @@ def cli_env(devices: int = 1) -> dict:
 
 def cli_command(config: str, workdir, overrides: dict | None = None, data_dir=DATA_DIR) -> list[str]:
   """`python -m jaxai.main --config=configs/<config> --workdir=... --config.k=v ...` as argv."""
-  args = [sys.executable, "-m", "jaxai.main", f"--config={CONFIGS / config}", f"--workdir={workdir}",
-          f"--config.data_dir={data_dir}"]
+  args = [sys.executable, "-m", "jaxai.main", f"--config={CONFIGS / config}", f"--workdir={workdir}"]
+  if data_dir is not None:  # configs without datasets (RL) have no data_dir key.
+    args.append(f"--config.data_dir={data_dir}")
   return args + [f"--config.{k}={v}" for k, v in (overrides or {}).items()]
 
 

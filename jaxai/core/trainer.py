@@ -115,7 +115,8 @@ class _Progress:
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Checks that need no data and no compilation; call before building the task."""
   mesh = mesh_lib.make_mesh()
-  mesh_lib.check_batch_size(config.batch_size, mesh)
+  if "batch_size" in config:
+    mesh_lib.check_batch_size(config.batch_size, mesh)
   if "eval_batch_size" in config:
     mesh_lib.check_batch_size(config.eval_batch_size, mesh, name="eval_batch_size")
   for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps", "num_train_steps"):
@@ -146,7 +147,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   start = ckpt.latest_step()
   if start is not None:  # Resume: checks compatibility before touching anything.
     state, meta = ckpt.restore(start, with_sharding(abstract, state_sharding))
-    expected = task.train_data.position(start)
+    expected = _position(task, start)
     if meta.get("data") != expected:
       logging.warning("Data position in the checkpoint %s differs from this config's %s (data or batch "
                       "settings changed?); continuing with this config's order.", meta.get("data"), expected)
@@ -175,8 +176,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     rows, collect_metrics = collector.batch(state)
     return mesh_lib.global_batch(rows, mesh), collect_metrics
 
-  def position(step):
-    return task.train_data.position(step) if task.train_data is not None else {"step": step}
 
   batch, collect_metrics = next_batch(start, state)
   train_fn, eval_fn = compile_steps(task, mesh, abstract, _local_rows(batch))
@@ -184,7 +183,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   evaluates = task.eval_step is not None or task.evaluate is not None
 
   def save(step):
-    ckpt.save(step, state, {"signature": signature(abstract), "data": position(step),
+    ckpt.save(step, state, {"signature": signature(abstract), "data": _position(task, step),
                             "config": json.loads(config.to_json_best_effort())})
 
   def check(step, metrics):
@@ -243,6 +242,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     writer.close()
   results["step"] = total
   return state, results
+
+
+def _position(task: Task, step: int) -> dict:
+  """Where `step` is in the input (collected data has no position beyond the step)."""
+  return task.train_data.position(step) if task.train_data is not None else {"step": step}
 
 
 def _local_rows(global_batch) -> Any:

@@ -104,7 +104,7 @@ def _envpool():
   try:
     import envpool
   except ImportError:
-    raise UserError("EnvPool is not installed: pip install 'jaxai[rl]' (envpool, Linux only).") from None
+    raise UserError("EnvPool is not installed: pip install envpool (Linux only).") from None
   return envpool
 
 

@@ -1,12 +1,16 @@
-"""Domains. Each module exposes `make_task(config) -> jaxai.core.task.Task`; none imports another."""
+"""Domains. Each module exposes `make_task(config) -> jaxai.core.task.Task`; domains never import each other."""
 import importlib
 
 from jaxai.core.errors import UserError
 
-TASKS = ("classification",)
+TASKS = {  # config.task -> module
+    "classification": "jaxai.tasks.classification",
+    "ppo": "jaxai.tasks.rl.ppo",
+    "dqn": "jaxai.tasks.rl.dqn",
+}
 
 
 def make_task(config):
   if config.task not in TASKS:
-    raise UserError(f"config.task={config.task!r} is unknown; available tasks: {TASKS}.")
-  return importlib.import_module(f"jaxai.tasks.{config.task}").make_task(config)
+    raise UserError(f"config.task={config.task!r} is unknown; available tasks: {sorted(TASKS)}.")
+  return importlib.import_module(TASKS[config.task]).make_task(config)

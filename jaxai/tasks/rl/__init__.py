@@ -1,0 +1,1 @@
+"""Reinforcement learning on EnvPool environments: PPO (`ppo.py`) and the DQN family (`dqn.py`)."""
