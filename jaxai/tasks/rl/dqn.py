@@ -41,6 +41,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.n_step = 1                  # n-step returns (1 = one-step TD).
   config.double_q = True             # Double DQN: online argmax, target evaluation.
   config.dueling = False             # dueling value/advantage head.
+  config.td_loss = "mse"             # 'mse' (CleanRL) or 'huber' (Nature DQN, DQN Zoo); with Adam at
+                                     # CleanRL's CartPole settings Huber diverged here, MSE did not.
   config.huber_delta = 1.0           # Huber loss threshold (in TD-error units).
   config.epsilon_start = 1.0
   config.epsilon_end = 0.05
@@ -53,6 +55,8 @@ def default_config() -> ml_collections.ConfigDict:
 
 def make_task(config: ml_collections.ConfigDict) -> Task:
   common.check_envs_fit_mesh(config)
+  if config.td_loss not in ("mse", "huber"):
+    raise UserError(f"config.td_loss={config.td_loss!r} is unknown; use 'mse' or 'huber'.")
   envs_total = config.num_envs * jax.process_count()
   steps_per_train_step = envs_total * config.train_frequency
   iterations = config.num_train_steps or max(1, config.total_env_steps // steps_per_train_step)
@@ -111,7 +115,9 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     target = jax.lax.stop_gradient(partial + discount * bootstrap)
     q = jnp.take_along_axis(model.apply({"params": params}, batch["obs"]), batch["action"][:, None], -1)[:, 0]
     valid = batch["valid"].astype(jnp.float32)
-    loss = jnp.sum(rl_ops.huber(q - target, config.huber_delta) * valid) / jnp.maximum(valid.sum(), 1.0)
+    td = q - target
+    per_sample = rl_ops.huber(td, config.huber_delta) if config.td_loss == "huber" else 0.5 * td ** 2
+    loss = jnp.sum(per_sample * valid) / jnp.maximum(valid.sum(), 1.0)
     return loss, {"q_mean": jnp.sum(q * valid) / jnp.maximum(valid.sum(), 1.0)}
 
   def train_step(state: TrainState, rows, rng):
