@@ -59,8 +59,8 @@ def episode_metrics(transitions) -> dict:
           "rl/episode_length": Ratio(jnp.sum(transitions.finished_length * ended), jnp.sum(ended))}
 
 
-def make_evaluate(env, act, max_steps: int):
-  """A host function `evaluate(params) -> scalars` playing one whole game in each of `env`'s envs.
+def make_evaluate(env, act, max_steps: int, seed: int):
+  """A host function `evaluate(state) -> scalars` playing one whole game in each of `env`'s envs.
 
   `act(params, obs, rng) -> actions` picks actions (greedy, or epsilon-greedy). The games run inside
   one jitted `lax.while_loop` until every env has finished a game or `max_steps` have passed.
@@ -90,8 +90,11 @@ def make_evaluate(env, act, max_steps: int):
     lengths = jnp.where(done, lengths, carry.episode_length)
     return returns, lengths, done
 
-  def evaluate(params, rng) -> dict:
-    params, rng = jax.device_put((params, rng), jax.local_devices()[0])
+  base_rng = jax.random.key(seed + 1)
+
+  def evaluate(state) -> dict:
+    rng = jax.random.fold_in(base_rng, jax.device_get(state.step))  # same games for the same step.
+    params, rng = jax.device_put((state.params, rng), jax.local_devices()[0])
     returns, lengths, done = jax.device_get(play(params, env.reset(), rng))
     return {"eval/episode_return": float(returns.mean()), "eval/episode_length": float(lengths.mean()),
             "eval/episode_return_std": float(returns.std()), "eval/episodes": float(len(returns)),

@@ -149,11 +149,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   def eval_act(params, obs, rng):
     return epsilon_greedy(params, obs, rng, config.eval_epsilon)
 
-  play = common.make_evaluate(eval_env, eval_act, config.eval_max_steps)
-  eval_rng = jax.random.key(config.seed + 1)
-
-  def evaluate(state):
-    return play(state.params, jax.random.fold_in(eval_rng, state.step))
+  evaluate = common.make_evaluate(eval_env, eval_act, config.eval_max_steps, config.seed)
 
   return Task(
       name="dqn", init=init, train_step=train_step, num_train_steps=iterations, collect=collect,

@@ -152,11 +152,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   greedy = lambda params, obs, rng: jnp.argmax(model.apply({"params": params}, obs)[0], -1)
-  play = common.make_evaluate(eval_env, greedy, config.eval_max_steps)
-  eval_rng = jax.random.key(config.seed + 1)
-
-  def evaluate(state):
-    return play(state.params, jax.random.fold_in(eval_rng, state.step))
+  evaluate = common.make_evaluate(eval_env, greedy, config.eval_max_steps, config.seed)
 
   return Task(
       name="ppo", init=init, train_step=train_step, num_train_steps=iterations, collect=collect,
