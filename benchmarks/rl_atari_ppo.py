@@ -10,11 +10,14 @@ The config is the full one, 10M agent steps (40M frames), and is NOT shortened: 
 anneals linearly to 0 over `total_env_steps`, so shortening the run would change the schedule.
 Instead the run is stopped once --minutes have passed since launch (start-up and compilation
 included): SIGINT, which lets the trainer finish a pending checkpoint write (SIGKILL after 120 s
-more). The trainer checkpoints every 100 iterations (102,400 env steps) and at the end; running
-this script again with the same --workdir resumes from the last checkpoint and continues the same
+more; the interrupted run prints a KeyboardInterrupt traceback, which is expected). Running this
+script again with the same --workdir resumes from the last checkpoint and continues the same
 10M-step schedule. Work since that checkpoint is lost (its log records stay in metrics.jsonl and
-are replaced by the resumed run's, see `jaxai.core.metrics.read_metrics`). Environments restart
-on resume, as the README says.
+are replaced by the resumed run's, see `jaxai.core.metrics.read_metrics`); environments restart on
+resume, as the README says. The config checkpoints every 100 iterations (102,400 env steps, ~10
+minutes at this machine's rate), so by default this script passes
+--config.checkpoint_every_steps=10 (--checkpoint_every; a ~20 MB asynchronous save about every
+minute here): persistence only, training is unchanged, and the run is not counted as overridden.
 
 Figures, from `<workdir>/metrics.jsonl` (`read_metrics`):
   learning curve   env steps vs `rl/episode_return`: the mean raw score of the whole games (all
@@ -33,11 +36,19 @@ Figures, from `<workdir>/metrics.jsonl` (`read_metrics`):
 
 References: CleanRL's `ppo_atari_envpool_xla_jax.py`, same hyperparameters and EnvPool preprocessing,
 10M steps: Pong-v5 20.82 +- 0.21, Breakout-v5 420.92 +- 16.75 (docs.cleanrl.dev/rl-algorithms/ppo/,
-ppo_atari_envpool_xla_jax_scan section, tag pr-424; 3 seeds each). Those runs used a GPU and are
-measured in hours. A random Pong policy scores about -20.7 (loses nearly 21-0).
+ppo_atari_envpool_xla_jax_scan section, tag pr-424, mean over seeds of training-episode returns,
+the same kind of figure as `rl/episode_return`). The untrained policy scores -20 to -21 in Pong here
+(it loses nearly 21-0). One difference from that script: jaxai's PPO clips the value loss by default
+(`clip_value_loss=True`, which configs/atari_ppo.py keeps); CleanRL's script uses the plain squared
+error, and its docs report no significant difference between the two. Add
+--config.clip_value_loss=false for CleanRL's loss.
 
-Measured on 2 shared CPU cores (jax 0.10.2, CPU backend), Pong-v5, a 3-minute check (see
---minutes=3 in the commit's report): ~500 env steps/s steady, i.e. ~5.5 hours... see report.
+Measured with `python benchmarks/rl_atari_ppo.py --minutes=3` on 2 CPU cores shared with other jobs
+(load average 2.7-4.0; jax 0.10.2, CPU backend), Pong-v5: start-up ~7 s, compilation ~30 s, then
+175-183 env steps/s (5.6-5.9 s per 1,024-step iteration), i.e. ~15-16 hours of training for 10M
+env steps; 20,480 env steps in 3 minutes, rl/episode_return -20.25 then -20.91. The cost is the
+update: the Nature-CNN forward and backward passes over 4 epochs of the 1,024 observations take
+~90% of each iteration here (see benchmarks/rl_throughput.py).
 """
 import argparse
 import json
@@ -98,7 +109,7 @@ def run_for(cmd: list[str], seconds: float) -> tuple[int | None, float, bool]:
 
 def curve_rows(records: list[dict], max_rows: int) -> list[tuple[int, float, int]]:
   """(last env steps, mean rl/episode_return, number of log intervals) per row, at most max_rows rows."""
-  points = [(r["env_steps"], r["rl/episode_return"]) for r in records if "rl/episode_return" in r]
+  points = [(int(r["env_steps"]), r["rl/episode_return"]) for r in records if "rl/episode_return" in r]
   if not points:
     return []
   per_row = -(-len(points) // max_rows)
@@ -119,6 +130,8 @@ def main():
   parser.add_argument("--env_id", default="Pong-v5")
   parser.add_argument("--minutes", type=float, default=20.0, help="time budget from launch, start-up included")
   parser.add_argument("--workdir", default="", help="run directory; an existing one is resumed (default: a new temp dir)")
+  parser.add_argument("--checkpoint_every", type=int, default=10,
+                      help="iterations between checkpoints (0: the config's 100); does not change training")
   parser.add_argument("--max_rows", type=int, default=40, help="rows of the printed learning curve")
   args, overrides = parser.parse_known_args()
   bad = [a for a in overrides if not a.startswith("--config.")]
@@ -132,7 +145,10 @@ def main():
   old_lines = count_lines(metrics_path)
 
   cmd = [sys.executable, "-m", "jaxai.main", f"--config={CONFIG}", f"--workdir={workdir}",
-         f"--config.env_id={args.env_id}", *overrides]
+         f"--config.env_id={args.env_id}"]
+  if args.checkpoint_every:
+    cmd.append(f"--config.checkpoint_every_steps={args.checkpoint_every}")
+  cmd += overrides
   print("$ " + " ".join(cmd), flush=True)
   code, wall, stopped = run_for(cmd, args.minutes * 60)
   if not stopped and code != 0:
@@ -153,12 +169,15 @@ def main():
     steady_steps += steps
     steady_seconds += steps / r["perf/env_steps_per_sec"]
   rate = steady_steps / steady_seconds if steady_seconds else float("nan")
+  rate_note = "first interval dropped"
+  if not steady_seconds and logs:  # a single interval: use it, and say so.
+    rate, rate_note = logs[0]["perf/env_steps_per_sec"], "ONLY ONE interval, not dropped: a longer run is steadier"
 
   records = metrics_lib.read_metrics(workdir)
   all_logs = [r for r in records if "env_steps" in r]
-  reached = all_logs[-1]["env_steps"] if all_logs else 0
+  reached = int(all_logs[-1]["env_steps"]) if all_logs else 0
   ckpts = checkpoint_steps(workdir)
-  env_steps_per_iteration = all_logs[-1]["env_steps"] // all_logs[-1]["step"] if all_logs else 0
+  env_steps_per_iteration = int(all_logs[-1]["env_steps"]) // all_logs[-1]["step"] if all_logs else 0
   saved = ckpts[-1] * env_steps_per_iteration if ckpts else 0
 
   print(f"\n{args.env_id} PPO ({CONFIG}), workdir {workdir}" + (f", overrides {overrides}" if overrides else ""))
@@ -171,9 +190,9 @@ def main():
     print(f"  eval at {r['step'] * env_steps_per_iteration:,} env steps: greedy {r['eval/episode_return']:.2f} "
           f"over {r.get('eval/episodes', 0):.0f} games")
   start_steps = before[-1] * env_steps_per_iteration if before else 0
-  gained = (logs[-1]["env_steps"] - start_steps) if logs else 0
+  gained = (int(logs[-1]["env_steps"]) - start_steps) if logs else 0
   print(f"this session: wall {wall:.0f} s{' (stopped at the time budget)' if stopped else ''}, "
-        f"{len(logs)} log intervals, steady {rate:,.0f} env steps/s (training time, first interval dropped); "
+        f"{len(logs)} log intervals, steady {rate:,.0f} env steps/s (training time, {rate_note}); "
         f"overall {gained / wall:,.0f} env steps/s ({gained:,} env steps in the whole wall time: start-up, "
         f"compilation, evaluations included)")
   remaining = max(TOTAL_ENV_STEPS - reached, 0)
