@@ -2,7 +2,8 @@
 
 The full config is CleanRL's `ppo_atari_envpool_xla_jax` with its published hyperparameters: 8 envs
 x 128 steps, 4 minibatches, 4 epochs, clip 0.1, lr 2.5e-4 annealed to 0, entropy 0.01, value 0.5,
-gradient clipping 0.5, gamma 0.99, GAE lambda 0.95, Nature-CNN shared by policy and value, 10M agent
+gradient clipping 0.5, gamma 0.99, GAE lambda 0.95, unclipped value loss, Nature-CNN shared by policy
+and value, 10M agent
 steps (40M frames). CleanRL reports Pong 20.8 and Breakout ~421 at 10M steps. Preprocessing: see
 `jaxai.envs.envpool.ATARI_DEFAULTS`.
 
@@ -18,6 +19,7 @@ def get_config(variant: str = ""):
   config.num_steps = 128
   config.total_env_steps = 10_000_000
   config.clip_coef = 0.1
+  config.clip_value_loss = False   # CleanRL's envpool-XLA script uses the plain squared error.
   config.model.update(dict(torso="cnn", separate_torsos=False))
   config.eval_episodes = 8
   config.eval_max_steps = 27_000
