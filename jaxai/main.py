@@ -47,7 +47,10 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   summary = "  ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()) if k.startswith("eval/"))
-  logging.info("Done. %s", summary)
+  if "stopped_by" in results:
+    logging.info("Stopped by %s at step %d; checkpoint saved.", results["stopped_by"], results["step"])
+  else:
+    logging.info("Done. %s", summary)
 
 
 def _parse_flags(argv):

@@ -9,6 +9,8 @@ non-finite loss or gradient is caught at the step where it appears, before its s
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -91,6 +93,26 @@ def evaluate(task: Task, eval_fn, state, mesh) -> dict:
 
 def _is_finite(metrics: dict) -> bool:
   return all(math.isfinite(float(v)) for v in jax.tree.leaves(metrics))
+
+
+class _StopRequest:
+  """Turns SIGTERM (what SLURM and preemptible VMs send) and Ctrl-C into a request to save a
+  checkpoint at the next step boundary and return. Single-process runs only: with several processes
+  they would have to agree on the step first, so there the signals keep their usual effect."""
+
+  def __init__(self):
+    self.signal = None
+
+  def install(self):
+    """Installs the handlers; returns a function that puts the previous ones back."""
+    if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
+      return lambda: None
+
+    def handler(signum, frame):
+      self.signal = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(s, h) for s, h in previous.items()]
 
 
 class _Progress:
@@ -200,7 +222,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     means.add(metrics)
 
   means, progress, results = RunningMean(), _Progress(start, total), {}
-  pending = None
+  pending, stop = None, _StopRequest()
+  restore_signals = stop.install()
   try:
     for step in range(start, total):
       if step > start:
@@ -214,6 +237,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
       log_now = last or done % config.log_every_steps == 0
       eval_now = evaluates and (last or (config.eval_every_steps and done % config.eval_every_steps == 0))
       save_now = last or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)
+      if stop.signal:
+        check(*pending)
+        save(done)
+        logging.warning("%s received: saved a checkpoint at step %d and stopped. Run the same command "
+                        "to resume.", stop.signal, done)
+        results["stopped_by"] = stop.signal
+        break
       if not (log_now or eval_now or save_now):
         continue
       check(*pending)
@@ -237,10 +267,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     if start == total and evaluates:  # Already finished: report the final numbers.
       results.update(evaluate(task, eval_fn, state, mesh))
   finally:
+    restore_signals()
     ckpt.wait()
     ckpt.close()
     writer.close()
-  results["step"] = total
+  results["step"] = done if stop.signal else total
   return state, results
 
 
