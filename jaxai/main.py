@@ -15,6 +15,11 @@ from jaxai.core.errors import UserError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/mnist_cnn.py:tiny.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for config.json, metrics, TensorBoard events and checkpoints.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0 for a multi-process run (jax.distributed); "
+    "leave unset for one process. See launch/local.py.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -33,6 +38,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Config overrides look like --config.key=value.")
   import jax  # after flag parsing, so --help stays fast.
+  if _COORDINATOR.value:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   from jaxai.core import trainer
   from jaxai import tasks
   _quiet_libraries()
