@@ -20,6 +20,8 @@ _COORDINATOR = flags.DEFINE_string(
     "leave unset for one process. See launch/local.py.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
+    "distributed_timeout_s", 300, "Seconds to wait for the other processes of a multi-process run.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -38,15 +40,17 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Config overrides look like --config.key=value.")
   import jax  # after flag parsing, so --help stays fast.
-  if _COORDINATOR.value:
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  from jaxai.core import trainer
+  from jaxai.core import distributed, trainer
   from jaxai import tasks
   _quiet_libraries()
-  if jax.process_index() != 0:
-    logging.set_verbosity(logging.WARNING)  # other processes stay quiet.
   config = _CONFIG.value
   try:
+    if _COORDINATOR.value or _NUM_PROCESSES.value is not None or _PROCESS_ID.value is not None:
+      # Before anything touches a JAX backend.
+      distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                             _DISTRIBUTED_TIMEOUT.value)
+    if jax.process_index() != 0:
+      logging.set_verbosity(logging.WARNING)  # other processes stay quiet.
     trainer.check_config(config)  # cheap checks first: before loading data or compiling.
     task = tasks.make_task(config)
     _, results = trainer.train_and_evaluate(config, _WORKDIR.value, task)

@@ -63,8 +63,8 @@ def cli_command(config: str, workdir, overrides: dict | None = None, data_dir=DA
 
 
 def run_cli(config: str, workdir, overrides: dict | None = None, devices: int = 1, data_dir=DATA_DIR,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-  return subprocess.run(cli_command(config, workdir, overrides, data_dir), env=cli_env(devices),
+            timeout: float = 300, extra_args: list[str] = ()) -> subprocess.CompletedProcess:
+  return subprocess.run(cli_command(config, workdir, overrides, data_dir) + list(extra_args), env=cli_env(devices),
                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 

@@ -1,7 +1,9 @@
 """Two processes x two fake devices (jax.distributed over gloo, via launch/local.py) train like one
 process with four devices, and their checkpoint restores and continues in a single process."""
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -32,3 +34,21 @@ def test_two_processes_match_one_process_and_resume_in_one(tmp_path):
   resumed = check_ok(run_cli("mnist_cnn.py:tiny", two, longer))
   assert f"Resumed from step {OVERRIDES['num_train_steps']}" in resumed.stderr
   assert checkpoint_steps(two)[-1] == 16
+
+
+def test_bad_process_arguments_are_clear_errors(tmp_path):
+  proc = run_cli("mnist_cnn.py:tiny", tmp_path, extra_args=[
+      "--coordinator_address=127.0.0.1:1", "--num_processes=2", "--process_id=2"])
+  assert proc.returncode == 2 and "--process_id=2 must be in [0, 2)" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
+  with socket.socket() as s:  # a port nobody listens on.
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  start = time.monotonic()
+  proc = run_cli("mnist_cnn.py:tiny", tmp_path, extra_args=[
+      f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", "--process_id=1",
+      "--distributed_timeout_s=3"])
+  assert proc.returncode == 2 and "Could not reach the coordinator" in proc.stderr, proc.stderr[-2000:]
+  assert time.monotonic() - start < 60
