@@ -1,4 +1,4 @@
-"""The training loop shared by every domain, and the one place that applies `jax.jit`.
+"""The training loop shared by every domain, and the one place that jits the domains' step functions.
 
 restore-or-init -> compile once -> for each step: batch -> `state, metrics = step(state, batch, rng)`
 -> log, evaluate, checkpoint at their cadences -> final evaluation and checkpoint.
@@ -197,7 +197,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
       return mesh_lib.global_batch(task.train_data.batch(step), mesh), {}
     rows, collect_metrics = collector.batch(state)
     return mesh_lib.global_batch(rows, mesh), collect_metrics
-
 
   batch, collect_metrics = next_batch(start, state)
   train_fn, eval_fn = compile_steps(task, mesh, abstract, _local_rows(batch))
