@@ -44,7 +44,7 @@ def _tfds_builder(name: str, data_dir: str, download: bool):
     raise UserError(f"Dataset {name!r}: {e}") from None
   where = builder.data_dir
   if os.path.exists(os.path.join(where, "dataset_info.json")):
-    if str(builder.info.file_format).lower().find("array_record") < 0:
+    if "array_record" not in str(builder.info.file_format).lower():
       raise UserError(f"Dataset {name!r} in {where} is prepared as {builder.info.file_format}, but "
                       "random access needs array_record. Prepare it again into another data_dir with "
                       f"`tfds build {name} --file_format=array_record --data_dir=<dir>`.")
@@ -71,10 +71,11 @@ def _tfds_builder(name: str, data_dir: str, download: bool):
 
 def _tfds_split(name: str, split: str, data_dir: str, download: bool, max_examples: int) -> dict:
   import tensorflow_datasets as tfds
-  builder = _tfds_builder(name, resolve_data_dir(data_dir), download)
+  data_dir = resolve_data_dir(data_dir)
+  builder = _tfds_builder(name, data_dir, download)
   if split not in builder.info.splits:
     raise UserError(f"Dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}.")
-  source = tfds.data_source(name, split=split, data_dir=resolve_data_dir(data_dir), download=False)
+  source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   n = len(source) if max_examples <= 0 else min(max_examples, len(source))
   records = source.__getitems__(list(range(n)))  # decodes each image once.
   return {"image": np.stack([r["image"] for r in records]).astype(np.uint8),
