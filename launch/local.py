@@ -6,10 +6,13 @@ batch, process 0 writes metrics, all processes write the Orbax checkpoint togeth
   python launch/local.py --processes=2 --devices_per_process=2 -- \
       --config=configs/mnist_cnn.py:tiny --workdir=/tmp/mnist_2x2 --config.data_dir=../shared/data/tfds
 
-Exits with the first non-zero exit code of the processes (0 if all succeed).
+SIGTERM or Ctrl-C to this launcher is passed on to every process, as SLURM does: they agree on a step,
+save a checkpoint there and exit; the same command resumes. Exits with the first non-zero exit code of
+the processes (0 if all succeed).
 """
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +38,14 @@ def main():
   procs = [subprocess.Popen([sys.executable, "-m", "jaxai.main", *main_args,
                              f"--coordinator_address={coordinator}", f"--num_processes={args.processes}",
                              f"--process_id={i}"], env=env) for i in range(args.processes)]
+
+  def forward(signum, frame):
+    for p in procs:
+      if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+
+  signal.signal(signal.SIGTERM, forward)
+  signal.signal(signal.SIGINT, forward)
   codes = [p.wait() for p in procs]
   sys.exit(next((c for c in codes if c), 0))
 

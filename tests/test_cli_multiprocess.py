@@ -1,5 +1,6 @@
 """Two processes x two fake devices (jax.distributed over gloo, via launch/local.py) train like one
 process with four devices, and their checkpoint restores and continues in a single process."""
+import signal
 import socket
 import subprocess
 import sys
@@ -7,7 +8,10 @@ import time
 
 import numpy as np
 
-from tests.helpers import DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_env, metrics_lines, run_cli
+from jaxai import tasks
+
+from tests.helpers import (DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env,
+                           leaves_with_paths, load_config, metrics_lines, restore_state, run_cli)
 
 OVERRIDES = {"num_train_steps": 12, "checkpoint_every_steps": 4}
 
@@ -52,3 +56,47 @@ def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
       "--distributed_timeout_s=3"])
   assert proc.returncode == 2 and "Could not reach the coordinator" in proc.stderr, proc.stderr[-2000:]
   assert time.monotonic() - start < 60
+
+
+def test_sigterm_to_one_process_stops_all_at_one_step_and_resume_matches(tmp_path):
+  """SIGTERM reaches only process 1; JAX's preemption service makes both save at the same step."""
+  overrides = {"num_train_steps": 150, "checkpoint_every_steps": 0, "log_every_steps": 5}
+  uninterrupted, preempted = tmp_path / "uninterrupted", tmp_path / "preempted"
+
+  def start(workdir):
+    port = _free_port()
+    return [subprocess.Popen(cli_command("mnist_cnn.py:tiny", workdir, overrides) + [
+        f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
+        env=cli_env(), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for i in range(2)]
+
+  def finish(procs):
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errs)
+    return errs
+
+  procs = start(preempted)
+  deadline = time.monotonic() + 180
+  metrics = preempted / "metrics.jsonl"
+  while not (metrics.exists() and metrics.read_text().count("\n") >= 2):  # training is under way.
+    assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)
+  errs = finish(procs)
+  saved = checkpoint_steps(preempted)
+  assert len(saved) == 1 and 0 < saved[0] < overrides["num_train_steps"], (saved, errs[0][-2000:])
+  assert all(f"saved a checkpoint at step {saved[0]}" in e for e in errs), errs[0][-2000:]
+
+  finish(start(preempted))  # the same command resumes and finishes.
+  finish(start(uninterrupted))
+  task = tasks.make_task(load_config("mnist_cnn", overrides))
+  want = leaves_with_paths(restore_state(uninterrupted, task))
+  got = leaves_with_paths(restore_state(preempted, task))
+  assert int(got[".step"]) == overrides["num_train_steps"]
+  assert [k for k in want if not np.array_equal(np.asarray(want[k]), np.asarray(got[k]))] == []
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]

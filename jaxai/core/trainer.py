@@ -17,8 +17,9 @@ from typing import Any
 import jax
 import ml_collections
 from absl import logging
+from jax.experimental import multihost_utils
 
-from jaxai.core import mesh as mesh_lib
+from jaxai.core import flops, mesh as mesh_lib
 from jaxai.core.checkpoint import Checkpointer, signature
 from jaxai.core.errors import UserError
 from jaxai.core.metrics import MetricsWriter, RunningMean
@@ -96,16 +97,21 @@ def _is_finite(metrics: dict) -> bool:
 
 
 class _StopRequest:
-  """Turns SIGTERM (what SLURM and preemptible VMs send) and Ctrl-C into a request to save a
-  checkpoint at the next step boundary and return. Single-process runs only: with several processes
-  they would have to agree on the step first, so there the signals keep their usual effect."""
+  """Turns SIGTERM (what SLURM and preemptible TPU VMs send) and, in one process, Ctrl-C into a
+  checkpoint at a step boundary followed by a clean return.
+
+  With several processes, all must stop at the same step, whichever of them got the signal: JAX's
+  preemption service (started by `jax.distributed.initialize`) catches SIGTERM, spreads the notice
+  to every process and agrees on a step; `requested` polls it without blocking the device.
+  """
 
   def __init__(self):
     self.signal = None
+    self._multiprocess = jax.process_count() > 1
 
   def install(self):
     """Installs the handlers; returns a function that puts the previous ones back."""
-    if jax.process_count() > 1 or threading.current_thread() is not threading.main_thread():
+    if self._multiprocess or threading.current_thread() is not threading.main_thread():
       return lambda: None
 
     def handler(signum, frame):
@@ -113,6 +119,12 @@ class _StopRequest:
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     return lambda: [signal.signal(s, h) for s, h in previous.items()]
+
+  def requested(self, step: int) -> str | None:
+    """The signal's name if the run should save and stop after `step`; call at every step."""
+    if self._multiprocess and multihost_utils.reached_preemption_sync_point(step):
+      self.signal = "SIGTERM"
+    return self.signal
 
 
 class _Progress:
@@ -201,6 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   batch, collect_metrics = next_batch(start, state)
   train_fn, eval_fn = compile_steps(task, mesh, abstract, _local_rows(batch))
   _log_memory(train_fn)
+  peak_flops = flops.peak_flops_per_sec() if task.flops_per_step else 0.0  # measured once, before timing.
   evaluates = task.eval_step is not None or task.evaluate is not None
 
   def save(step):
@@ -236,7 +249,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
       log_now = last or done % config.log_every_steps == 0
       eval_now = evaluates and (last or (config.eval_every_steps and done % config.eval_every_steps == 0))
       save_now = last or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)
-      if stop.signal:
+      if stop.requested(done):
         check(*pending)
         save(done)
         logging.warning("%s received: saved a checkpoint at step %d and stopped. Run the same command "
@@ -252,6 +265,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
         scalars = means.result() | {"perf/steps_per_sec": rate}
         for unit, per_step in task.units_per_step.items():
           scalars |= {unit: done * per_step, f"perf/{unit}_per_sec": rate * per_step}
+        if peak_flops:
+          scalars["perf/mfu"] = rate * task.flops_per_step / peak_flops
         logging.info(progress.line(done, scalars, rate))
         writer.write(done, scalars)
         results.update(scalars)
@@ -260,6 +275,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
         logging.info("step %d  %s", done, "  ".join(f"{k} {v:.4f}" for k, v in scalars.items()))
         writer.write(done, scalars)
         results.update(scalars)
+        if task.eval_texts is not None:
+          writer.write_texts(done, task.eval_texts(state))
         progress.rate(done)  # Do not count evaluation time in steps/s.
       if save_now:
         save(done)
