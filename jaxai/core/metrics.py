@@ -49,6 +49,7 @@ class MetricsWriter:
 
   def __init__(self, workdir: str, enabled: bool | None = None):
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
+    self.workdir = workdir
     self._tb = None
     self._file = None
     if self.enabled:
@@ -70,6 +71,17 @@ class MetricsWriter:
   def write_text(self, step: int, tag: str, text: str):
     if self.enabled:
       self._tb.add_text(tag, text, int(step))
+
+  def write_texts(self, step: int, texts: Mapping[str, str]):
+    """Each text to TensorBoard and to `<workdir>/<tag>/step_<step>.txt`."""
+    if not self.enabled:
+      return
+    for tag, text in texts.items():
+      self.write_text(step, tag, text)
+      directory = os.path.join(self.workdir, tag)
+      os.makedirs(directory, exist_ok=True)
+      with open(os.path.join(directory, f"step_{int(step)}.txt"), "w") as f:
+        f.write(text)
 
   def flush(self):
     if self.enabled:

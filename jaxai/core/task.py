@@ -52,6 +52,12 @@ class Task:
   # Units counted per train step, logged cumulatively and per second: {'examples': 128} logs
   # 'examples' and 'perf/examples_per_sec'.
   units_per_step: dict = dataclasses.field(default_factory=dict)
+  # Model FLOPs of one train step (forward + backward, whole global batch); > 0 logs 'perf/mfu', the
+  # achieved FLOP/s over the machine's measured peak (jaxai.core.flops).
+  flops_per_step: float = 0.0
+  # Text written at evaluation time (e.g. generated samples): state -> {tag: text}; each goes to
+  # TensorBoard and to <workdir>/<tag>/step_<N>.txt.
+  eval_texts: Callable[[PyTree], dict] | None = None
   summary: str = ""                                     # one line for the log: data, model, sizes.
 
   def __post_init__(self):

@@ -69,13 +69,19 @@ def _tfds_builder(name: str, data_dir: str, download: bool):
   return builder
 
 
-def _tfds_split(name: str, split: str, data_dir: str, download: bool, max_examples: int) -> dict:
+def tfds_source(name: str, split: str, data_dir: str = "", download: bool = True):
+  """The random-access TFDS source of one split (records are dicts of numpy values / bytes), with
+  the checks and first-use preparation of `load_split`."""
   import tensorflow_datasets as tfds
   data_dir = resolve_data_dir(data_dir)
   builder = _tfds_builder(name, data_dir, download)
   if split not in builder.info.splits:
     raise UserError(f"Dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}.")
-  source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+  return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+
+
+def _tfds_split(name: str, split: str, data_dir: str, download: bool, max_examples: int) -> dict:
+  source = tfds_source(name, split, data_dir, download)
   n = len(source) if max_examples <= 0 else min(max_examples, len(source))
   records = source.__getitems__(list(range(n)))  # decodes each image once.
   return {"image": np.stack([r["image"] for r in records]).astype(np.uint8),

@@ -7,6 +7,8 @@ TASKS = {  # config.task -> module
     "classification": "jaxai.tasks.classification",
     "ppo": "jaxai.tasks.rl.ppo",
     "dqn": "jaxai.tasks.rl.dqn",
+    "alphazero": "jaxai.tasks.alphazero",
+    "lm": "jaxai.tasks.lm",
 }
 
 

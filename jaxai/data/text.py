@@ -1,0 +1,102 @@
+"""Character-level text: vocabulary, the TFDS text splits, random training windows, fixed eval windows.
+
+Tiny Shakespeare in TFDS is one record per split whose `text` is the whole split: 'train' is the
+first 90% of the 1,115,394 characters (exactly nanoGPT's training text), 'validation' and 'test' the
+next two 5%. nanoGPT validates on its last 10%, which is 'validation+test' here (splits joined by '+'
+are concatenated in that order).
+
+Training windows are drawn uniformly at random with replacement, as nanoGPT and char-rnn do; the
+windows of a step are a pure function of (seed, step), so a resumed run sees the same batches.
+"""
+import numpy as np
+
+from jaxai.core.errors import UserError
+from jaxai.data import pipeline, sources
+
+
+class CharVocab:
+  """Sorted distinct characters of a text; ids are positions in that order."""
+
+  def __init__(self, chars: str):
+    self.chars = "".join(sorted(set(chars)))
+    self._ids = {c: i for i, c in enumerate(self.chars)}
+
+  @classmethod
+  def from_text(cls, text: str) -> "CharVocab":
+    return cls(text)
+
+  @property
+  def size(self) -> int:
+    return len(self.chars)
+
+  def unknown(self, text: str) -> list[str]:
+    """Characters of `text` outside the vocabulary, in order of first appearance."""
+    return list(dict.fromkeys(c for c in text if c not in self._ids))
+
+  def encode(self, text: str) -> np.ndarray:
+    """str -> (len,) int32 ids; characters outside the vocabulary are a UserError."""
+    missing = self.unknown(text)
+    if missing:
+      raise UserError(f"Characters {''.join(missing)!r} ({', '.join(map(repr, missing[:10]))}) are not in "
+                      f"the vocabulary of {self.size} characters: {self.chars!r}.")
+    return np.fromiter((self._ids[c] for c in text), np.int32, len(text))
+
+  def decode(self, ids) -> str:
+    return "".join(self.chars[i] for i in np.asarray(ids).reshape(-1))
+
+
+def load_text(dataset: str, split: str, data_dir: str = "", download: bool = True) -> str:
+  """The whole text of `split` ('train', 'validation', 'validation+test', ...) of a TFDS text dataset."""
+  parts = []
+  for name in split.split("+"):
+    source = sources.tfds_source(dataset, name, data_dir, download)
+    records = source.__getitems__(list(range(len(source))))
+    parts.extend(r["text"] for r in records)
+  return b"".join(p if isinstance(p, bytes) else str(p).encode() for p in parts).decode("utf-8")
+
+
+def windows(tokens: np.ndarray, starts: np.ndarray, block_size: int) -> dict:
+  """{'inputs', 'targets'}: (N, block_size) int32 each; targets are inputs shifted by one character."""
+  idx = starts[:, None] + np.arange(block_size + 1)[None, :]  # (N, block_size + 1)
+  chunk = tokens[idx]
+  return {"inputs": chunk[:, :-1], "targets": chunk[:, 1:]}
+
+
+class RandomWindows:
+  """Training batches of `global_batch_size` random windows; the batch of a step depends only on (seed, step)."""
+
+  def __init__(self, tokens: np.ndarray, block_size: int, global_batch_size: int, seed: int,
+               process_index: int | None = None, process_count: int | None = None):
+    self.tokens = np.asarray(tokens, np.int32)
+    if len(self.tokens) < block_size + 2:
+      raise UserError(f"The training text has {len(self.tokens)} characters, too few for windows of "
+                      f"block_size={block_size} (+1 target); lower block_size.")
+    self.block_size, self.global_batch_size, self.seed = block_size, global_batch_size, seed
+    self._rows = pipeline.process_rows(global_batch_size, process_index, process_count)
+
+  def starts(self, step: int) -> np.ndarray:
+    """(global_batch_size,) start offsets of the whole global batch of `step`."""
+    rng = np.random.default_rng([self.seed, step])
+    return rng.integers(0, len(self.tokens) - self.block_size, self.global_batch_size)
+
+  def batch(self, step: int) -> dict:
+    return windows(self.tokens, self.starts(step)[self._rows], self.block_size)
+
+  def position(self, step: int) -> dict:
+    return {"step": step, "seed": self.seed, "block_size": self.block_size,
+            "global_batch_size": self.global_batch_size, "num_tokens": len(self.tokens)}
+
+
+def eval_windows(tokens: np.ndarray, block_size: int, num_windows: int = 0) -> dict:
+  """A fixed set of windows over an evaluation text: `num_windows` evenly spaced starts, or with 0 every
+  non-overlapping window (the whole text once, less a last partial window)."""
+  tokens = np.asarray(tokens, np.int32)
+  last = len(tokens) - block_size - 1  # the last valid start.
+  if last < 0:
+    raise UserError(f"The evaluation text has {len(tokens)} characters, too few for one window of "
+                    f"block_size={block_size}.")
+  if num_windows <= 0:
+    starts = np.arange(0, last + 1, block_size)
+  else:
+    starts = np.linspace(0, last, num_windows).round().astype(np.int64)
+  return windows(tokens, starts, block_size)

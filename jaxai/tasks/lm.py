@@ -1,0 +1,201 @@
+"""Character-level language models (GPT, char-rnn LSTM): config -> text -> model -> pure train/eval steps.
+
+The whole domain logic is here; the shared trainer runs it. One train step is one optimizer update:
+with `grad_accum_steps` > 1 the global batch is split into microbatches inside the step (`lax.scan`),
+gradients are averaged, then applied once. Losses are in nats per character. At evaluation time the
+task also generates `config.sample.num_chars` characters from `config.sample.prompt`
+(written to <workdir>/samples/step_<N>.txt and TensorBoard).
+"""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxai.core import optim
+from jaxai.core.config import trainer_config
+from jaxai.core.errors import UserError
+from jaxai.core.state import TrainState
+from jaxai.core.task import Task
+from jaxai.data import pipeline, text
+from jaxai.lm import sample as sample_lib
+from jaxai.models import char_rnn, gpt
+
+MODELS = ("gpt", "lstm")
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key a language-model experiment may set; experiment configs override some."""
+  config = trainer_config()
+  config.task = "lm"
+  config.dataset = "tiny_shakespeare"  # a TFDS dataset whose records hold a `text` feature.
+  config.data_dir = ""                 # TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.download = True               # download and prepare a missing dataset (needs network).
+  config.train_split = "train"         # the vocabulary is built from this text.
+  config.eval_split = "validation"     # TFDS's 5%; 'validation+test' is nanoGPT's last 10%.
+  config.block_size = 256              # characters per training window (the model's context).
+  config.batch_size = 64               # windows per optimizer step, over all devices and processes.
+  config.grad_accum_steps = 1          # microbatches per step; batch_size must split evenly.
+  config.eval_windows = 0              # fixed eval windows, evenly spaced; 0 = every non-overlapping window.
+  config.eval_batch_size = 64          # windows per eval batch (global); the last batch is padded.
+  config.model = ml_collections.ConfigDict(dict(
+      name="gpt",                      # one of MODELS; other keys go to the module's constructor.
+      dtype="auto",                    # compute dtype: 'auto' = bfloat16 on accelerators, float32 on CPU.
+      num_layers=6, num_heads=6, embed_dim=384, dropout_rate=0.2, use_bias=False,
+  ))
+  config.sample = ml_collections.ConfigDict(dict(  # generated at every evaluation.
+      num_chars=200,                   # 0 disables.
+      prompt="\n",                     # context to continue; every character must be in the vocabulary.
+      temperature=0.8,                 # < 1 sharpens the distribution; 0 = always the most likely character.
+      top_k=40,                        # sample among the k most likely characters; 0 = all.
+      seed=0,
+  ))
+  config.optimizer.name = "adamw"
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.b2 = 0.99
+  config.optimizer.warmup_steps = 100
+  config.optimizer.end_learning_rate_factor = 0.1
+  config.optimizer.weight_decay = 0.1
+  config.optimizer.grad_clip_norm = 1.0
+  config.num_train_steps = 5000
+  return config
+
+
+def compute_dtype(name: str):
+  if name not in DTYPES:
+    raise UserError(f"config.model.dtype={name!r} is unknown; use one of {DTYPES}.")
+  if name == "auto":
+    return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+  return jnp.dtype(name)
+
+
+def make_model(config: ml_collections.ConfigDict, vocab_size: int):
+  """The Flax module of `config.model` for a vocabulary of `vocab_size` characters."""
+  kwargs = dict(config.model)
+  name, dtype = kwargs.pop("name"), compute_dtype(kwargs.pop("dtype"))
+  if name not in MODELS:
+    raise UserError(f"config.model.name={name!r} is unknown; available models: {MODELS}.")
+  try:
+    if name == "gpt":
+      if kwargs["embed_dim"] % kwargs["num_heads"]:
+        raise UserError(f"config.model.embed_dim={kwargs['embed_dim']} must be a multiple of "
+                        f"num_heads={kwargs['num_heads']}.")
+      return gpt.GPT(vocab_size=vocab_size, block_size=config.block_size, dtype=dtype, **kwargs)
+    return char_rnn.CharRNN(vocab_size=vocab_size, dtype=dtype, **kwargs)
+  except TypeError as e:
+    raise UserError(f"config.model for {name!r}: {e}.") from None
+
+
+def load_vocab(config: ml_collections.ConfigDict) -> tuple[text.CharVocab, str]:
+  """The vocabulary and the training text it was built from."""
+  train_text = text.load_text(config.dataset, config.train_split, config.data_dir, config.download)
+  return text.CharVocab.from_text(train_text), train_text
+
+
+def logits_of(model, params, tokens, train: bool = False, rng=None):
+  """(B, T) -> (B, T, V) float32 logits for either model (the LSTM starts from a zero state)."""
+  rngs = {"dropout": rng} if train else {}
+  out = model.apply({"params": params}, tokens, train=train, rngs=rngs)
+  return out[0] if isinstance(model, char_rnn.CharRNN) else out
+
+
+def flops_per_token(model, params) -> float:
+  if isinstance(model, gpt.GPT):
+    return gpt.flops_per_token(params, model.num_layers, model.block_size, model.embed_dim)
+  return char_rnn.flops_per_token(params)
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Checks that need no data; raise before loading anything."""
+  if config.model.name not in MODELS:
+    raise UserError(f"config.model.name={config.model.name!r} is unknown; available models: {MODELS}.")
+  compute_dtype(config.model.dtype)
+  if config.block_size < 1:
+    raise UserError(f"config.block_size={config.block_size} must be >= 1.")
+  accum = config.grad_accum_steps
+  devices = jax.device_count()
+  if accum < 1 or config.batch_size % (accum * devices):
+    raise UserError(f"config.batch_size={config.batch_size} must split into grad_accum_steps={accum} "
+                    f"microbatches of a multiple of the {devices} device(s); use a batch_size that is a "
+                    f"multiple of {max(accum, 1) * devices}.")
+  s = config.sample
+  if s.num_chars < 0 or s.temperature < 0 or s.top_k < 0:
+    raise UserError(f"config.sample: num_chars={s.num_chars}, temperature={s.temperature} and "
+                    f"top_k={s.top_k} must all be >= 0.")
+
+
+def make_task(config: ml_collections.ConfigDict) -> Task:
+  check_config(config)
+  vocab, train_text = load_vocab(config)
+  eval_text = text.load_text(config.dataset, config.eval_split, config.data_dir, config.download)
+  eval_unknown = vocab.unknown(eval_text)
+  if eval_unknown:
+    raise UserError(f"The eval split {config.eval_split!r} has characters {eval_unknown[:10]} that the "
+                    f"training text does not; the model cannot score them.")
+  prompt_ids = None
+  if config.sample.num_chars:
+    prompt_ids = sample_lib.encode_prompt(vocab, config.sample.prompt, "config.sample.prompt")
+  train_data = text.RandomWindows(vocab.encode(train_text), config.block_size, config.batch_size, config.seed)
+  eval_arrays = text.eval_windows(vocab.encode(eval_text), config.block_size, config.eval_windows)
+
+  num_steps = config.num_train_steps
+  tx = optim.make_optimizer(config.optimizer, num_steps)
+  learning_rate = optim.make_schedule(config.optimizer, num_steps)
+  model = make_model(config, vocab.size)
+  accum = config.grad_accum_steps
+
+  def init(rng) -> TrainState:
+    params = model.init({"params": rng}, jnp.zeros((1, config.block_size), jnp.int32))["params"]
+    return TrainState.create(params, tx)
+
+  def loss_fn(params, batch, rng):
+    logits = logits_of(model, params, batch["inputs"], train=True, rng=rng)  # (B, T, V)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"]).mean()
+
+  def train_step(state: TrainState, batch, rng):
+    grad_fn = jax.value_and_grad(loss_fn)
+    if accum == 1:
+      loss, grads = grad_fn(state.params, batch, rng)
+    else:
+      # (B, T) -> (accum, B / accum, T), microbatch m = rows m, m + accum, ...: each device's
+      # contiguous rows feed every microbatch, so splitting needs no communication.
+      micro = jax.tree.map(lambda x: x.reshape((-1, accum) + x.shape[1:]).swapaxes(0, 1), batch)
+
+      def one(carry, xs):
+        m, mb = xs
+        loss, grads = grad_fn(state.params, mb, jax.random.fold_in(rng, m))
+        return jax.tree.map(jnp.add, carry, (loss, grads)), None
+
+      zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, state.params))
+      (loss, grads), _ = jax.lax.scan(one, zeros, (jnp.arange(accum), micro))
+      loss, grads = jax.tree.map(lambda x: x / accum, (loss, grads))
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "learning_rate": learning_rate(state.step)}
+    return state.apply_gradients(tx, grads), metrics
+
+  def eval_step(state: TrainState, batch):
+    logits = logits_of(model, state.params, batch["inputs"])
+    per_window = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"]).mean(-1)  # (B,)
+    mask = batch["mask"].astype(jnp.float32)
+    return {"loss": jnp.sum(per_window * mask), "count": jnp.sum(mask)}
+
+  eval_texts = None
+  if config.sample.num_chars:
+    sampler = sample_lib.Sampler(model, top_k=config.sample.top_k)
+    s = config.sample
+
+    def eval_texts(state):
+      ids = sampler.generate(state.params, prompt_ids, s.num_chars, s.temperature, s.seed)
+      return {"samples": s.prompt + vocab.decode(ids[0])}
+
+  abstract_params = jax.eval_shape(init, jax.random.key(0)).params
+  tokens_per_step = config.batch_size * config.block_size
+  summary = (f"{config.dataset}: {len(train_text):,} train / {len(eval_text):,} eval ({config.eval_split}) "
+             f"characters, vocabulary {vocab.size}; {len(eval_arrays['inputs'])} eval windows of "
+             f"{config.block_size}; model {config.model.name}")
+  return Task(
+      name="lm", init=init, train_step=train_step, train_data=train_data, num_train_steps=num_steps,
+      eval_step=eval_step,
+      eval_data=lambda: pipeline.padded_batches(eval_arrays, config.eval_batch_size),
+      units_per_step={"tokens": tokens_per_step},
+      flops_per_step=flops_per_token(model, abstract_params) * tokens_per_step,
+      eval_texts=eval_texts, summary=summary)
