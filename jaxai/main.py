@@ -20,6 +20,10 @@ _COORDINATOR = flags.DEFINE_string(
     "leave unset for one process. See launch/local.py.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed", "auto", ["auto", "cluster", "off"],
+    "Multi-process start without explicit process flags: 'auto' joins when SLURM or Open MPI launched "
+    "several tasks, 'cluster' always asks JAX to detect the cluster (Cloud TPU pods), 'off' never.")
 _DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
     "distributed_timeout_s", 300, "Seconds to wait for the other processes of a multi-process run.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -49,6 +53,8 @@ def main(argv):
       # Before anything touches a JAX backend.
       distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                              _DISTRIBUTED_TIMEOUT.value)
+    elif cluster := distributed.initialize_from_environment(_DISTRIBUTED.value, _DISTRIBUTED_TIMEOUT.value):
+      logging.info("Joined %s: process %d of %d.", cluster, jax.process_index(), jax.process_count())
     if jax.process_index() != 0:
       logging.set_verbosity(logging.WARNING)  # other processes stay quiet.
     trainer.check_config(config)  # cheap checks first: before loading data or compiling.

@@ -100,3 +100,18 @@ def _free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def test_slurm_environment_is_detected(tmp_path):
+  """Two processes with the variables `srun` sets join one run without any process flags."""
+  job_id = _free_port() % 4096  # JAX puts the coordinator on port 61440 + job id % 4096.
+  procs = []
+  for i in range(2):
+    env = dict(cli_env(), SLURM_JOB_ID=str(job_id), SLURM_STEP_NODELIST="localhost", SLURM_NTASKS="2",
+               SLURM_PROCID=str(i), SLURM_LOCALID=str(i))
+    procs.append(subprocess.Popen(cli_command("mnist_cnn.py:tiny", tmp_path, {"num_train_steps": 3}), env=env,
+                                  cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+  errs = [p.communicate(timeout=300)[1] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errs)
+  assert "Joined SLURM: process 1 of 2" in errs[1] and "2 processes" in errs[0], errs[0][-2000:]
+  assert checkpoint_steps(tmp_path) == [3]

@@ -1,4 +1,14 @@
-"""Joining a multi-process run (`jax.distributed`), with clear errors instead of hangs or aborts."""
+"""Joining a multi-process run (`jax.distributed`), with clear errors instead of hangs or aborts.
+
+Three ways in, in order of precedence:
+  * explicit: --coordinator_address/--num_processes/--process_id (launch/local.py, launch/gpu_multinode.sh);
+  * detected: a SLURM job step or an Open MPI launch with more than one task, where JAX reads the
+    coordinator, process count and id from the environment (launch/slurm.sbatch);
+  * forced: --distributed=cluster calls `jax.distributed.initialize()` and lets JAX find the cluster
+    (Cloud TPU pod slices, where the TPU metadata tells it; launch/tpu_pod.sh).
+A single process on one machine needs none of it.
+"""
+import os
 import socket
 import time
 
@@ -41,3 +51,28 @@ def initialize(coordinator_address: str | None, num_processes: int | None, proce
                     "Is process 0 running with the same --coordinator_address and reachable from here?")
   jax.distributed.initialize(coordinator_address, num_processes, process_id,
                              initialization_timeout=timeout_s)
+
+
+def detect_cluster() -> str | None:
+  """The name of the multi-process launcher this process runs under, if any (env variables only)."""
+  slurm = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+  if all(v in os.environ for v in slurm) and int(os.environ["SLURM_NTASKS"]) > 1:
+    return "SLURM"
+  if "OMPI_MCA_orte_hnp_uri" in os.environ and int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+    return "Open MPI"
+  return None
+
+
+def initialize_from_environment(mode: str, timeout_s: int = 300) -> str | None:
+  """`--distributed=auto|cluster|off` without explicit process flags. Returns the cluster joined."""
+  if mode not in ("auto", "cluster", "off"):
+    raise UserError(f"--distributed={mode!r} must be one of auto, cluster, off.")
+  cluster = detect_cluster() if mode == "auto" else ("the detected cluster" if mode == "cluster" else None)
+  if cluster is None:
+    return None
+  try:
+    jax.distributed.initialize(initialization_timeout=timeout_s)
+  except (RuntimeError, ValueError) as e:
+    raise UserError(f"Could not join the multi-process run of {cluster}: {e}. Pass --distributed=off to "
+                    "run a single process, or give --coordinator_address/--num_processes/--process_id.")
+  return cluster
