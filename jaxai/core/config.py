@@ -15,5 +15,7 @@ def trainer_config() -> ml_collections.ConfigDict:
       checkpoint_every_steps=1000,   # 0 = only at the end.
       keep_checkpoints=3,            # most recent checkpoints kept on disk.
       async_checkpointing=True,      # write checkpoints in the background.
+      profile_steps=0,               # >0: record a JAX profiler trace of this many steps into workdir/profile.
+      profile_after_steps=5,         # steps of this run to let pass first (compilation, warm-up).
       optimizer=optim.default_config(),
   ))

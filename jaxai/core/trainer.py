@@ -127,6 +127,35 @@ class _StopRequest:
     return self.signal
 
 
+class _Profiler:
+  """Records a JAX profiler trace (for TensorBoard's profile plugin or Perfetto) of a window of steps."""
+
+  def __init__(self, config, start: int, workdir: str):
+    n = config.get("profile_steps", 0)
+    self.first = start + config.get("profile_after_steps", 0) if n else None
+    self.end = self.first + n if n else None
+    self.directory = os.path.join(workdir, "profile")
+    self.active = False
+
+  def before(self, step: int):
+    if step == self.first:
+      jax.profiler.start_trace(self.directory)
+      self.active = True
+
+  def after(self, done: int, state, final: bool):
+    if self.active and (done == self.end or final):
+      jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+      self.active = False
+      logging.info("Profiler trace of steps %d-%d written to %s", self.first + 1, done, self.directory)
+
+  def close(self):
+    """Ends a trace cut short (a stop request or an error): what was recorded is kept."""
+    if self.active:
+      jax.profiler.stop_trace()
+      self.active = False
+
+
 class _Progress:
   """Console progress: step, loss, steps/s and time remaining."""
 
@@ -153,8 +182,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     mesh_lib.check_batch_size(config.batch_size, mesh)
   if "eval_batch_size" in config:
     mesh_lib.check_batch_size(config.eval_batch_size, mesh, name="eval_batch_size")
-  for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps", "num_train_steps"):
-    if config[key] < 0:
+  for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps", "num_train_steps",
+              "profile_steps", "profile_after_steps"):
+    if config.get(key, 0) < 0:
       raise UserError(f"config.{key}={config[key]} must be >= 0.")
   if config.log_every_steps == 0:
     raise UserError("config.log_every_steps must be >= 1.")
@@ -234,10 +264,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     means.add(metrics)
 
   means, progress, results = RunningMean(), _Progress(start, total), {}
-  pending, stop = None, _StopRequest()
+  pending, stop, profiler = None, _StopRequest(), _Profiler(config, start, workdir)
   restore_signals = stop.install()
   try:
     for step in range(start, total):
+      profiler.before(step)
       if step > start:
         batch, collect_metrics = next_batch(step, state)
       state, metrics = train_fn(state, batch, train_rng)
@@ -246,6 +277,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
         check(*pending)
       pending, done = (step + 1, metrics), step + 1
       last = done == total
+      profiler.after(done, state, final=last)
       log_now = last or done % config.log_every_steps == 0
       eval_now = evaluates and (last or (config.eval_every_steps and done % config.eval_every_steps == 0))
       save_now = last or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)
@@ -283,6 +315,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     if start == total and evaluates:  # Already finished: report the final numbers.
       results.update(evaluate(task, eval_fn, state, mesh))
   finally:
+    profiler.close()
     restore_signals()
     ckpt.wait()
     ckpt.close()
