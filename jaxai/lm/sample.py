@@ -58,6 +58,7 @@ class Sampler:
     self.model, self.top_k = model, top_k
     self.context = model.block_size if isinstance(model, gpt.GPT) else None  # None: unbounded.
     self.step = jax.jit(self._step)
+    self.num_traces = 0  # times `step` was traced (compiled); stays 1 over any number of generations.
 
   def init_carry(self, batch_size: int):
     if self.context is None:
@@ -66,6 +67,7 @@ class Sampler:
 
   def _step(self, params, carry, tokens, position, rng, temperature):
     """Feeds (B,) tokens at `position`; returns the new carry, (B, V) logits and the next (B,) tokens."""
+    self.num_traces += 1
     if self.context is None:
       logits, carry = self.model.apply({"params": params}, tokens[:, None], carry)
     else:
