@@ -102,6 +102,12 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
 def test_slurm_environment_is_detected(tmp_path):
   """Two processes with the variables `srun` sets join one run without any process flags."""
   job_id = _free_port() % 4096  # JAX puts the coordinator on port 61440 + job id % 4096.
