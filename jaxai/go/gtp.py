@@ -90,12 +90,12 @@ class RandomPlayer:
 def random_players(seed: int = 0):
   """A factory for Engine: a RandomPlayer on a rules.Go of any size the rules accept (5..19)."""
   rng = np.random.default_rng(seed)  # one stream: every game of a session differs.
-  return lambda size: RandomPlayer(_default_rules(size), rng)
+  return lambda size: RandomPlayer(shared_rules(size), rng)
 
 
 @functools.lru_cache(maxsize=None)
-def _default_rules(size: int):
-  """One rules.Go per size for the whole process, so its functions compile once."""
+def shared_rules(size: int):
+  """One default rules.Go per size for the whole process (engines, referee), so it compiles once."""
   return rules.Go(size)  # ValueError outside the rules' sizes.
 
 

@@ -133,12 +133,11 @@ def test_final_score_and_komi(engine):
 
 def test_genmove_plays_legal_moves_to_the_end(engine):
   """A whole game of genmoves: every answer a legal vertex for the colour asked, then passes."""
-  ok(engine, "boardsize 7")
   passes, colour, moves = 0, "b", 0
-  while passes < 2 and moves < 2 * 49:
+  while passes < 2 and moves < 2 * 81:
     legal = engine.rules.legal(engine.state)
     vertex = ok(engine, f"genmove {colour}")
-    action = coords.gtp_to_action(vertex, 7)
+    action = coords.gtp_to_action(vertex, 9)
     assert legal[action], vertex
     if vertex == "pass":
       passes += 1
@@ -170,8 +169,7 @@ class _IllegalPlayer:
 
 
 def test_engine_never_plays_an_illegal_move():
-  from jaxai.go import rules
-  engine = gtp.Engine(gtp.fixed_player(_IllegalPlayer(rules.Go(9))), size=9)
+  engine = gtp.Engine(gtp.fixed_player(_IllegalPlayer(gtp.shared_rules(9))), size=9)
   assert ok(engine, "genmove b") == "E5"
   assert ok(engine, "genmove w") == "pass"  # E5 is taken: the engine passes instead
   assert (board(engine) != 0).sum() == 1

@@ -1,0 +1,164 @@
+"""Match runner (jaxai.go.match): games between GTP engines, refereeing, SGF records, win-rate intervals.
+
+Engines: the in-process random engine, small scripted GTP programs (resign, illegal or unparsable moves,
+silence, crashes), GNU Go when installed, and the CLIs of both jaxai.go.gtp and jaxai.go.match.
+"""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jaxai.core.errors import UserError
+from jaxai.go import gnugo, gtp, match, rules, sgf
+from tests.helpers import REPO_ROOT, cli_env
+
+# A GTP program that agrees to everything and answers genmove as its first argument says.
+SCRIPTED = textwrap.dedent("""
+    import sys, time
+    mode = sys.argv[1]
+    for line in sys.stdin:
+      command = line.split()[0] if line.split() else ""
+      if command == "genmove":
+        if mode == "silent":
+          time.sleep(60)
+        if mode == "crash":
+          sys.exit(1)
+        answer = {"resign": "resign", "a1": "A1", "garbage": "hello"}[mode]
+        print(f"= {answer}", end="\\n\\n", flush=True)
+      elif command == "final_score":
+        print("? cannot score", end="\\n\\n", flush=True)
+      elif command:
+        print("= ", end="\\n\\n", flush=True)
+      if command == "quit":
+        break
+""")
+
+
+@pytest.fixture
+def scripted(tmp_path):
+  path = tmp_path / "scripted_engine.py"
+  path.write_text(SCRIPTED)
+  return lambda mode: match.GTPClient([sys.executable, str(path), mode], name=f"scripted-{mode}")
+
+
+def random_client(seed):
+  return match.LocalClient(gtp.Engine(gtp.random_players(seed)), name=f"random-{seed}")
+
+
+def test_wilson_interval_known_values():
+  # Reference values: Wilson score intervals (z = 1.96) as tabulated e.g. by Newcombe (1998), method 3.
+  low, high = match.wilson_interval(7, 10)
+  assert low == pytest.approx(0.3968, abs=1e-4) and high == pytest.approx(0.8922, abs=1e-4)
+  low, high = match.wilson_interval(0, 10)
+  assert low == 0 and high == pytest.approx(0.2775, abs=1e-4)
+  low, high = match.wilson_interval(81, 263)
+  assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
+  assert match.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_random_match_alternates_colours_and_writes_sgf_that_replays(tmp_path):
+  a, b = random_client(1), random_client(2)
+  lines = []
+  result = match.run_match(a, b, games=3, size=9, komi=6.5, sgf_dir=tmp_path, log=lines.append)
+  assert result.games == 3 and len(lines) == 3 and result.a_black_games == 2
+  files = sorted(tmp_path.glob("*.sgf"))
+  assert [f.name for f in files] == ["game_001.sgf", "game_002.sgf", "game_003.sgf"]
+  go = rules.Go(9, 6.5)
+  records = [sgf.load(path) for path in files]
+  finals = sgf.replay_all(records, go)  # every recorded move is legal
+  a_wins = 0.0
+  for number, (record, final, (a_colour, game)) in enumerate(zip(records, finals, result.results), 1):
+    assert a_colour == (1 if number % 2 else -1)
+    assert record.size == 9 and record.komi == 6.5 and record.result == game.result
+    assert record.moves == game.moves and record.prop("PB") == record.prop("PW") == "jaxai 0.1.0"
+    assert game.reason == "score"  # random players neither resign nor play illegal moves
+    assert bool(final.terminated)  # two passes or the move limit
+    assert record.result == gtp.format_score(float(go.score(final)))  # the referee's Tromp-Taylor score
+    assert game.final_scores == {"black": record.result, "white": record.result}  # both engines agree
+    a_wins += (game.winner == a_colour) + 0.5 * (game.winner == 0)
+  assert result.a_wins == a_wins and result.win_rate == a_wins / 3
+  text = match.summary(result, a.name, b.name)
+  low, high = result.interval()
+  assert f"A wins {a_wins:g} of 3 games" in text and f"{100 * low:.1f}%-{100 * high:.1f}%" in text
+
+
+@pytest.mark.parametrize("mode, reason, result", [
+    ("resign", "resign", "W+R"),
+    ("garbage", "forfeit", "W+F"),  # an answer that is not a vertex
+    ("crash", "forfeit", "W+F"),
+])
+def test_scripted_black_loses(scripted, mode, reason, result):
+  game = match.play_game(scripted(mode), random_client(0), size=9, timeout=30)
+  assert (game.winner, game.reason, game.result) == (-1, reason, result)
+  assert game.moves == []
+
+
+def test_illegal_move_loses(scripted):
+  game = match.play_game(random_client(0), scripted("a1"), size=9, timeout=30)
+  # White's first A1 is legal unless black took it; its second A1 is not: white forfeits.
+  assert (game.winner, game.reason, game.result) == (1, "forfeit", "B+F")
+  assert "illegal move A1" in game.detail and len(game.moves) in (1, 3)
+  assert game.final_scores["white"].startswith("?")  # the scripted engine cannot score
+
+
+def test_timeout_loses_on_time_and_the_engine_is_replaced(scripted):
+  silent = scripted("silent")
+  started = []
+
+  def restart(name):
+    started.append(name)
+    return scripted("resign")
+
+  result = match.run_match(random_client(0), silent, games=2, size=9, timeout=0.5, log=lambda _: None,
+                           restart=restart)
+  (colour_1, game_1), (colour_2, game_2) = result.results
+  assert (game_1.reason, game_1.result) == ("time", "B+T") and silent.broken
+  assert started == ["B"]  # the silent engine was replaced after game 1
+  assert (game_2.reason, game_2.result) == ("resign", "W+R")  # B, now black, resigned
+  assert result.a_wins == 2
+  silent.close()
+
+
+def test_unplayable_board_size_is_a_user_error():
+  with pytest.raises(UserError, match="board"):
+    match.play_game(random_client(0), random_client(1), size=25)
+  with pytest.raises(UserError, match="refused 'boardsize 13'"):  # the engine knows 9x9 only
+    match.play_game(match.LocalClient(gtp.Engine(gtp.fixed_player(gtp.RandomPlayer(rules.Go(9))))),
+                    random_client(1), size=13)
+
+
+@pytest.mark.skipif(not gnugo.available(), reason="GNU Go is not installed (apt-get install gnugo)")
+def test_a_game_against_gnugo(tmp_path):
+  client = match.GTPClient(gnugo.command(level=0, komi=7.5))
+  try:
+    result = match.run_match(client, random_client(0), games=1, size=9, sgf_dir=tmp_path, log=lambda _: None)
+  finally:
+    client.close()
+  (_, game), = result.results
+  assert game.reason == "score" and game.winner == 1  # GNU Go (black) beats a random player
+  assert game.final_scores["black"].startswith("B+")  # and GNU Go counts it so too
+  record = sgf.load(tmp_path / "game_001.sgf")
+  assert record.prop("PB").startswith("GNU Go") and record.result == game.result
+  sgf.replay(record, rules.Go(9, 7.5))
+
+
+def test_match_cli(tmp_path):
+  ours = f"{sys.executable} -m jaxai.go.gtp --seed=1"
+  other = "gnugo --mode gtp --level 0" if gnugo.available() else f"{sys.executable} -m jaxai.go.gtp --seed=2"
+  proc = subprocess.run([sys.executable, "-m", "jaxai.go.match", f"--black={ours}", f"--white={other}",
+                         "--games=2", "--size=7", f"--sgf_dir={tmp_path}", "--timeout=60"],
+                        capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "game 1: black A, white B" in proc.stdout and "game 2: black B, white A" in proc.stdout
+  assert "A wins" in proc.stdout and "95% Wilson interval" in proc.stdout
+  records = [sgf.load(tmp_path / f"game_00{n}.sgf") for n in (1, 2)]  # replays are checked above
+  assert records[0].prop("PB") == records[1].prop("PW") == "jaxai 0.1.0"
+  assert all(record.size == 7 and record.moves and record.winner in (1, -1) for record in records)
+
+
+def test_match_cli_reports_a_missing_engine(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "jaxai.go.match", f"--black={tmp_path}/no_such_engine",
+                         "--white=gnugo", "--games=1"], capture_output=True, text=True, env=cli_env(),
+                        cwd=REPO_ROOT, timeout=120)
+  assert proc.returncode == 2 and "error: cannot start engine" in proc.stderr, proc.stderr[-2000:]
