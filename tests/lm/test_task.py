@@ -1,0 +1,110 @@
+"""The lm task: gradient accumulation, FLOPs per step, overfitting a short text, resuming bitwise."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxai import tasks
+from jaxai.core import trainer
+from jaxai.core.errors import UserError
+from jaxai.data.text import CharVocab
+from jaxai.lm import sample
+from jaxai.models import gpt
+from tests.helpers import leaves_with_paths, load_config, metrics_lines, restore_state
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+  config = load_config("shakespeare_char_gpt", {"model.dropout_rate": 0.0})
+  one = tasks.make_task(config)
+  config.grad_accum_steps = 4
+  four = tasks.make_task(config)
+  state = jax.jit(one.init)(jax.random.key(0))
+  batch = one.train_data.batch(0)
+  (s1, m1), (s4, m4) = (jax.jit(t.train_step)(state, batch, jax.random.key(1)) for t in (one, four))
+  np.testing.assert_allclose(m4["loss"], m1["loss"], rtol=1e-5)
+  np.testing.assert_allclose(m4["grad_norm"], m1["grad_norm"], rtol=1e-4)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), s4.params, s1.params)
+  assert int(s4.step) == 1  # one optimizer update per train step, however many microbatches.
+
+
+def test_batch_must_split_into_microbatches():
+  with pytest.raises(UserError, match="grad_accum_steps=3"):
+    tasks.make_task(load_config("shakespeare_char_gpt", {"grad_accum_steps": 3}))
+
+
+def test_flops_per_step_is_nanogpt_estimate():
+  """6 FLOPs per matmul weight per token + 12 * layers * T * D for attention (nanoGPT's estimate_mfu)."""
+  config = load_config("shakespeare_char_gpt", variant="nanogpt_cpu")
+  task = tasks.make_task(config)
+  d, layers, t, v = 128, 4, 64, 65
+  weights = layers * (12 * d * d + 2 * d) + d + v * d  # blocks (qkv, proj, mlp, 2 norms), ln_f, tied wte.
+  assert task.flops_per_step == (6 * weights + 12 * layers * t * d) * t * 12
+  assert task.units_per_step == {"tokens": 12 * 64}
+
+
+def test_tiny_gpt_overfits_a_short_text():
+  text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+  vocab = CharVocab.from_text(text)
+  ids = vocab.encode(text)
+  block = 32
+  model = gpt.GPT(vocab_size=vocab.size, block_size=block, num_layers=2, num_heads=2, embed_dim=64)
+  starts = np.arange(len(ids) - block)
+  x = jnp.asarray(ids[starts[:, None] + np.arange(block)])      # (N, block) every window.
+  y = jnp.asarray(ids[starts[:, None] + np.arange(block) + 1])
+  params = jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
+  tx = optax.adam(3e-3)
+
+  @jax.jit
+  def train(params):
+    def step(carry, _):
+      params, opt = carry
+      loss_fn = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, x), y).mean()
+      loss, grads = jax.value_and_grad(loss_fn)(params)
+      updates, opt = tx.update(grads, opt, params)
+      return (optax.apply_updates(params, updates), opt), loss
+    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), None, length=300)
+    return params, losses
+
+  params, losses = train(params)
+  assert losses[0] > 2.5 and losses[-1] < 0.05, (losses[0], losses[-1])
+  # Greedy generation from the first characters now recites the text.
+  prompt = text[:8]
+  out = sample.Sampler(model).generate(params, vocab.encode(prompt), block - 8, temperature=0.0)
+  assert prompt + vocab.decode(out[0]) == text[:block]
+
+
+def test_resume_after_interruption_is_bitwise(tmp_path):
+  """A run stopped by an exception after its step-10 checkpoint, then restarted, ends as an uninterrupted run."""
+  config = load_config("shakespeare_char_lstm", {"sample.num_chars": 0, "eval_every_steps": 0})
+  task = tasks.make_task(config)
+
+  class Interrupted(Exception):
+    pass
+
+  class FailsAt:
+    def __init__(self, data, step):
+      self.data, self.step = data, step
+
+    def batch(self, step):
+      if step == self.step:
+        raise Interrupted
+      return self.data.batch(step)
+
+    def position(self, step):
+      return self.data.position(step)
+
+  with pytest.raises(Interrupted):
+    trainer.train_and_evaluate(config, str(tmp_path / "resumed"),
+                               dataclasses.replace(task, train_data=FailsAt(task.train_data, 14)))
+  _, resumed = trainer.train_and_evaluate(config, str(tmp_path / "resumed"), task)
+  _, uninterrupted = trainer.train_and_evaluate(config, str(tmp_path / "uninterrupted"), task)
+  # It resumed from step 10: steps 5 and 10 were logged once, by the interrupted run.
+  assert [r["step"] for r in metrics_lines(tmp_path / "resumed") if "train/loss" in r] == [5, 10, 15, 20]
+  assert resumed["eval/loss"] == uninterrupted["eval/loss"]
+  want = leaves_with_paths(restore_state(tmp_path / "uninterrupted", task))
+  got = leaves_with_paths(restore_state(tmp_path / "resumed", task))
+  assert int(got[".step"]) == config.num_train_steps
+  assert all(np.array_equal(want[k], got[k]) for k in want)
