@@ -51,3 +51,14 @@ def command(level: int = 1, komi: float = 7.5, size: int | None = None, referee_
 def command_line(**kwargs) -> str:
   """command(**kwargs) as one shell-quoted string, e.g. for `python -m jaxai.go.match --white=...`."""
   return shlex.join(command(**kwargs))
+
+
+def complete(argv: list[str]) -> list[str]:
+  """A user's `gnugo ...` argv with the binary located and, if absent, GTP mode and the options above."""
+  argv = [find()] + list(argv[1:])
+  if "--mode" not in argv:
+    argv += ["--mode", "gtp"]
+  for option in ("--chinese-rules", "--positional-superko", "--capture-all-dead"):
+    if option not in argv:
+      argv.append(option)
+  return argv

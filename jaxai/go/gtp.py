@@ -20,6 +20,7 @@ import re
 import sys
 import traceback
 
+import jax
 import numpy as np
 
 import jaxai
@@ -37,23 +38,21 @@ class GTPError(Exception):
 
 
 class Compiled:
-  """Jitted step / legal_actions / score of one rules.Go, shared by everything that uses that Go."""
-  _cache: dict = {}
+  """Jitted step / legal_actions / score of one rules.Go; `compiled(go)` shares them per Go."""
 
-  def __new__(cls, go):
-    key = id(go)
-    if key not in cls._cache:
-      import jax
-      self = super().__new__(cls)
-      self.go = go  # keeps go alive, so its id is not reused.
-      self.step = jax.jit(go.step)
-      self.legal_actions = jax.jit(go.legal_actions)
-      self.score = jax.jit(go.score)
-      cls._cache[key] = self
-    return cls._cache[key]
+  def __init__(self, go):
+    self.go = go
+    self.step = jax.jit(go.step)
+    self.legal_actions = jax.jit(go.legal_actions)
+    self.score = jax.jit(go.score)
 
   def legal(self, state) -> np.ndarray:
     return np.asarray(self.legal_actions(state))  # (num_actions,) bool
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(go) -> Compiled:
+  return Compiled(go)
 
 
 class RandomPlayer:
@@ -65,7 +64,7 @@ class RandomPlayer:
   def __init__(self, go, seed: int | np.random.Generator = 0):
     self.go = go
     self._rng = np.random.default_rng(seed)
-    self._compiled = Compiled(go)
+    self._compiled = compiled(go)
     size = go.size
     # (size*size, 4) neighbour indices; off-board neighbours point at an extra always-own slot.
     rows, cols = np.divmod(np.arange(size * size), size)
@@ -129,7 +128,7 @@ class Engine:
     if self.go is None or size != self.go.size:
       self.player = self._make_player(size)
     self.go = self.player.go
-    self.rules = Compiled(self.go)
+    self.rules = compiled(self.go)
     self.clear()
 
   def clear(self):

@@ -1,7 +1,7 @@
 """Matches between two GTP engines, refereed by the JAX rules:
 
   python -m jaxai.go.match --black="python -m jaxai.go.gtp --workdir=runs/az" \\
-      --white="gnugo --mode gtp --level 1" --games=20 --size=9 --komi=7.5 --sgf_dir=/tmp/games
+      --white="gnugo --level 1" --games=20 --size=9 --komi=7.5 --sgf_dir=/tmp/games
 
 Engine A is the --black command and B the --white one in game 1; colours alternate from game to game.
 The referee (a rules.Go) asks the side to move for `genmove`, checks the move, and tells the other side with
@@ -10,8 +10,9 @@ The referee (a rules.Go) asks the side to move for `genmove`, checks the move, a
 (all stones on the board count as alive). Both engines are asked for `final_score`, which is recorded.
 Each game is written as SGF; the summary gives A's win rate with a Wilson 95% interval (draws count half).
 
-A command whose program is `gnugo` finds GNU Go where Debian puts it (/usr/games/gnugo) when it is not on
-PATH; see jaxai.go.gnugo for the options that suit this referee.
+A command whose program is the bare word `gnugo` finds GNU Go where Debian puts it (/usr/games/gnugo)
+when it is not on PATH, and gets `--mode gtp --chinese-rules --positional-superko --capture-all-dead`
+unless given: the options that suit this referee (see jaxai.go.gnugo).
 """
 import dataclasses
 import datetime
@@ -22,12 +23,13 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from jaxai.core.errors import UserError
-from jaxai.go import coords, gtp, rules, sgf
+from jaxai.go import coords, gnugo, gtp, rules, sgf
 
 
 class EngineFailure(Exception):
@@ -42,8 +44,7 @@ class GTPClient:
     if not argv:
       raise UserError("an engine command is empty")
     if argv[0] == "gnugo":
-      from jaxai.go import gnugo
-      argv[0] = gnugo.find()
+      argv = gnugo.complete(argv)
     self.argv = argv
     try:
       self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
@@ -76,11 +77,11 @@ class GTPClient:
       self._process.stdin.flush()
     except (BrokenPipeError, OSError):
       raise EngineFailure(f"{self.name} exited") from None
-    deadline = None if timeout is None else _now() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     lines = []
     while True:
       try:
-        line = self._lines.get(timeout=None if deadline is None else max(0.0, deadline - _now()))
+        line = self._lines.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
       except queue.Empty:
         raise EngineFailure(f"{self.name} gave no answer to {command!r} within {timeout:g} s") from None
       if line is None:
@@ -135,11 +136,6 @@ def _result(lines: list[str]) -> str:
   return text
 
 
-def _now() -> float:
-  import time
-  return time.monotonic()
-
-
 @dataclasses.dataclass
 class GameResult:
   winner: int  # 1 black, -1 white, 0 draw
@@ -163,7 +159,7 @@ def play_game(black, white, size: int = 9, komi: float = 7.5, max_moves: int | N
               timeout: float | None = 60.0) -> GameResult:
   """One game between two clients (GTPClient / LocalClient); timeout is per genmove, in seconds."""
   go = _referee(size, max_moves)
-  referee = gtp.Compiled(go)
+  referee = gtp.compiled(go)
   for client in (black, white):
     for command in (f"boardsize {size}", "clear_board", f"komi {komi:g}"):
       try:
@@ -346,8 +342,7 @@ def main(argv):
 def _define_flags():
   from absl import flags
   flags.DEFINE_string("black", None, "Command of engine A (black in game 1), e.g. 'python -m jaxai.go.gtp'.")
-  flags.DEFINE_string("white", None, "Command of engine B (white in game 1), e.g. "
-                      "'gnugo --mode gtp --chinese-rules --level 1 --positional-superko --capture-all-dead'.")
+  flags.DEFINE_string("white", None, "Command of engine B (white in game 1), e.g. 'gnugo --level 1'.")
   flags.DEFINE_integer("games", 10, "Games to play; colours alternate.")
   flags.DEFINE_integer("size", 9, "Board size.")
   flags.DEFINE_float("komi", 7.5, "Komi (points for white).")

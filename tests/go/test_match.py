@@ -137,7 +137,7 @@ def test_a_game_against_gnugo(tmp_path):
     client.close()
   (_, game), = result.results
   assert game.reason == "score" and game.winner == 1  # GNU Go (black) beats a random player
-  assert game.final_scores["black"].startswith("B+")  # and GNU Go counts it so too
+  assert game.final_scores["black"] == game.result  # GNU Go counts the same score as the referee
   record = sgf.load(tmp_path / "game_001.sgf")
   assert record.prop("PB").startswith("GNU Go") and record.result == game.result
   sgf.replay(record, rules.Go(9, 7.5))
@@ -145,7 +145,7 @@ def test_a_game_against_gnugo(tmp_path):
 
 def test_match_cli(tmp_path):
   ours = f"{sys.executable} -m jaxai.go.gtp --seed=1"
-  other = "gnugo --mode gtp --level 0" if gnugo.available() else f"{sys.executable} -m jaxai.go.gtp --seed=2"
+  other = "gnugo --level 0" if gnugo.available() else f"{sys.executable} -m jaxai.go.gtp --seed=2"
   proc = subprocess.run([sys.executable, "-m", "jaxai.go.match", f"--black={ours}", f"--white={other}",
                          "--games=2", "--size=7", f"--sgf_dir={tmp_path}", "--timeout=60"],
                         capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT, timeout=300)
@@ -157,8 +157,24 @@ def test_match_cli(tmp_path):
   assert all(record.size == 7 and record.moves and record.winner in (1, -1) for record in records)
 
 
-def test_match_cli_reports_a_missing_engine(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "jaxai.go.match", f"--black={tmp_path}/no_such_engine",
-                         "--white=gnugo", "--games=1"], capture_output=True, text=True, env=cli_env(),
-                        cwd=REPO_ROOT, timeout=120)
-  assert proc.returncode == 2 and "error: cannot start engine" in proc.stderr, proc.stderr[-2000:]
+@pytest.mark.skipif(not gnugo.available(), reason="GNU Go is not installed (apt-get install gnugo)")
+def test_gnugo_shorthand_gets_the_referee_options():
+  argv = gnugo.complete(["gnugo", "--level", "3", "--capture-all-dead"])
+  assert argv[1:] == ["--level", "3", "--capture-all-dead", "--mode", "gtp", "--chinese-rules",
+                      "--positional-superko"]
+  assert gnugo.complete(["gnugo", "--mode", "gtp"]).count("--mode") == 1
+
+
+def test_missing_engine_is_a_user_error(tmp_path):
+  with pytest.raises(UserError, match="cannot start engine"):
+    match.GTPClient(f"{tmp_path}/no_such_engine")
+  with pytest.raises(UserError, match="empty"):
+    match.GTPClient("")
+
+
+def test_missing_gnugo_says_how_to_install_it(monkeypatch, tmp_path):
+  monkeypatch.setenv("PATH", str(tmp_path))
+  monkeypatch.setattr(gnugo, "DEBIAN_PATH", str(tmp_path / "gnugo"))
+  assert not gnugo.available()
+  with pytest.raises(UserError, match="apt-get install gnugo"):
+    match.GTPClient("gnugo --level 1")
