@@ -14,6 +14,9 @@ Where the training data comes from, one of:
     `train_step`, which runs data-parallel over the mesh. `policy` is {'params', 'step'} of the
     state. The carry (environments, current observations, episode counters) is not checkpointed:
     environments restart on resume.
+    With `collect_on_mesh=True` (collection written in pure JAX, e.g. self-play) collection instead
+    runs data-parallel over the mesh: the carry and the rows are split over devices along their
+    leading (batch) dimension, and `init_carry` returns this process's rows of the carry.
 """
 import dataclasses
 from typing import Any, Callable, Iterable, Protocol
@@ -42,6 +45,7 @@ class Task:
   train_data: TrainData | None = None
   collect: Callable[[PyTree, PyTree, jax.Array], tuple[PyTree, PyTree, dict]] | None = None
   init_carry: Callable[[], PyTree] | None = None
+  collect_on_mesh: bool = False
   # (state, batch) -> dict of per-batch *sums* including 'count' (padded rows masked out); the
   # trainer adds them over the whole split and divides by 'count'.
   eval_step: Callable[[PyTree, PyTree], dict] | None = None

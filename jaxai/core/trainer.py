@@ -53,26 +53,44 @@ def compile_steps(task: Task, mesh, abstract_state, local_batch) -> tuple[Any, A
   return train, evaluate
 
 
-def jit_collect(task: Task):
-  """Jits `task.collect`; it runs wherever its inputs live (this process's first local device)."""
+def jit_collect(task: Task, mesh=None):
+  """Jits `task.collect`: on this process's first local device, or over `mesh` if the task asks."""
   def collect_with_rng(policy, carry, base_rng):
     return task.collect(policy, carry, jax.random.fold_in(base_rng, policy["step"]))
-  return jax.jit(collect_with_rng, donate_argnums=(1,))
+  if mesh is None:
+    return jax.jit(collect_with_rng, donate_argnums=(1,))
+  repl, data = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+  return jax.jit(collect_with_rng, in_shardings=(repl, data, repl), out_shardings=(data, data, repl),
+                 donate_argnums=(1,))
 
 
 class _Collector:
-  """Runs `task.collect` with the current parameters; holds the (not checkpointed) carry."""
+  """Runs `task.collect` with the current parameters; holds the (not checkpointed) carry.
 
-  def __init__(self, task: Task, rng):
-    self.device = jax.local_devices()[0]
-    self._fn = jit_collect(task)
-    self._carry = jax.device_put(task.init_carry(), self.device)
-    self._rng = jax.device_put(rng, self.device)
+  `batch` returns the global batch of rows: collected on one device per process and assembled, or
+  collected already split over the mesh (`task.collect_on_mesh`).
+  """
+
+  def __init__(self, task: Task, rng, mesh):
+    self._mesh, self._on_mesh = mesh, task.collect_on_mesh
+    if self._on_mesh:
+      self._fn = jit_collect(task, mesh)
+      self._carry = mesh_lib.global_batch(task.init_carry(), mesh)
+      self._rng = jax.device_put(rng, mesh_lib.replicated(mesh))
+      self._place_policy = lambda policy: policy  # the state is already replicated over the mesh.
+    else:
+      device = jax.local_devices()[0]
+      self._fn = jit_collect(task)
+      self._carry = jax.device_put(task.init_carry(), device)
+      self._rng = jax.device_put(rng, device)
+      self._place_policy = lambda policy: jax.device_put(policy, device)
 
   def batch(self, state) -> tuple[Any, dict]:
-    policy = jax.device_put({"params": state.params, "step": state.step}, self.device)
+    policy = self._place_policy({"params": state.params, "step": state.step})
     self._carry, rows, metrics = self._fn(policy, self._carry, self._rng)
-    return rows, metrics
+    if self._on_mesh:
+      return rows, metrics
+    return mesh_lib.global_batch(rows, self._mesh), metrics
 
 
 def with_sharding(abstract: Any, shardings: Any) -> Any:
@@ -231,14 +249,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   logging.info("%s | %d devices, %d processes | %d params | steps %d -> %d", task.summary,
                jax.device_count(), jax.process_count(), _count_params(abstract), start, total)
 
-  collector = _Collector(task, jax.random.fold_in(train_rng, 1)) if task.collect else None
+  collector = _Collector(task, jax.random.fold_in(train_rng, 1), mesh) if task.collect else None
 
   def next_batch(step, state):
     """The global batch of `step` and the metrics of making it (collection), if any."""
     if collector is None:
       return mesh_lib.global_batch(task.train_data.batch(step), mesh), {}
-    rows, collect_metrics = collector.batch(state)
-    return mesh_lib.global_batch(rows, mesh), collect_metrics
+    return collector.batch(state)
 
   batch, collect_metrics = next_batch(start, state)
   train_fn, eval_fn = compile_steps(task, mesh, abstract, _local_rows(batch))
