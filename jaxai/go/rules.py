@@ -96,6 +96,10 @@ class Go:
     keys = np.random.default_rng(20260101 + size).integers(1, 2**32, size=(2, n, 2), dtype=np.uint64)
     self._zobrist_black, self._zobrist_white = keys.astype(np.uint32)
     self._hash_rows = self.max_moves + 1 if (self.superko or self.repetition_loses) else 1
+    # Compiled once per game, so host code (GTP, tests) can call them eagerly; inside a caller's jit or
+    # vmap they are traced as usual.
+    self.step = jax.jit(self.step)
+    self.legal_actions = jax.jit(self.legal_actions)
 
   @property
   def feature_shape(self) -> tuple[int, int, int]:
@@ -321,6 +325,7 @@ def _pad(values: jax.Array, fill) -> jax.Array:
   return jnp.concatenate([values, jnp.full((1,) + values.shape[1:], fill, values.dtype)], 0)
 
 
+@jax.jit
 def _atari(board: jax.Array, labels: jax.Array, neighbours: jax.Array) -> jax.Array:
   """(N,) bool: stones whose group has exactly one liberty (its smallest and largest liberty coincide)."""
   n = board.shape[0]
@@ -332,6 +337,7 @@ def _atari(board: jax.Array, labels: jax.Array, neighbours: jax.Array) -> jax.Ar
   return (board != EMPTY) & (group_lowest[labels] == group_highest[labels])
 
 
+@jax.jit
 def _areas(board: jax.Array, neighbours: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Tromp-Taylor areas () int32 (black, white): stones + empty points reaching only that colour."""
   empty = board == EMPTY
