@@ -1,0 +1,82 @@
+"""A trained AlphaZero player for GTP and matches: `load_agent(workdir)` rebuilds the run's rules and
+network from `<workdir>/config.json`, restores its latest checkpoint and searches before every move."""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxai.core import checkpoint
+from jaxai.core import mesh as mesh_lib
+from jaxai.core.errors import UserError
+from jaxai.go import rules
+from jaxai.tasks.alphazero.search import Searcher
+
+
+class Agent:
+  """Deterministic search player: `select_action(state) -> int`, always a legal action of `state`."""
+
+  def __init__(self, go: rules.Go, searcher: Searcher, params, num_simulations: int, seed: int = 0):
+    self.go, self.params, self.num_simulations = go, params, num_simulations
+    self._rng = jax.random.key(seed)
+    self._moves = 0
+
+    @jax.jit
+    def choose(params, rng, state):
+      batch = jax.tree.map(lambda x: jnp.asarray(x)[None], state)  # one game: (1, ...)
+      out = searcher(params, rng, batch, num_simulations, explore=False)
+      return out.action[0], jax.vmap(go.legal_actions)(batch)[0]
+
+    self._choose = choose
+
+  def select_action(self, state: rules.State) -> int:
+    self._moves += 1
+    action, legal = jax.device_get(self._choose(self.params, jax.random.fold_in(self._rng, self._moves), state))
+    action = int(action)
+    if not legal[action]:  # only if the search had no legal move to offer (a finished game).
+      legal_moves = np.flatnonzero(legal)
+      action = int(legal_moves[-1]) if legal_moves.size else self.go.pass_action
+    return action
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UserError(f"{path} not found: --workdir must be the directory of an AlphaZero training run.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if config.get("task") != "alphazero":
+    raise UserError(f"{workdir} holds a {config.get('task')!r} run, not an AlphaZero one.")
+  return config
+
+
+def load_agent(workdir: str, num_simulations: int | None = None, policy: str | None = None,
+               seed: int = 0) -> Agent:
+  """The latest checkpoint of the AlphaZero run in `workdir` as a player.
+
+  num_simulations: search simulations per move (default: the run's eval_simulations).
+  policy: 'gumbel' or 'muzero' search (default: the run's).
+  """
+  from jaxai.tasks.alphazero import task as task_lib
+  config = read_config(workdir)
+  if policy is not None:
+    config.search.policy = policy
+  go = task_lib.make_game(config)
+  model = task_lib.make_model(config, go)
+  searcher = Searcher(go, model, config.search)
+  task = task_lib.make_task(_without_gnugo(config))
+  mesh = mesh_lib.make_mesh()
+  abstract = jax.eval_shape(task.init, jax.random.key(0))
+  repl = mesh_lib.replicated(mesh)
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract)
+  state, _ = checkpoint.restore_latest(workdir, abstract)
+  params = jax.device_put(state.params, jax.local_devices()[0])
+  return Agent(go, searcher, params, num_simulations or config.eval_simulations, seed)
+
+
+def _without_gnugo(config):
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.eval_gnugo_games = 0  # the agent needs the state's layout only, no evaluation opponents.
+  return config
