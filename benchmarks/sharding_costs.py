@@ -1,0 +1,133 @@
+"""What a pod user needs to predict scaling: the compiled train step's collectives, bytes and memory.
+
+  python benchmarks/sharding_costs.py                                   # mnist_cnn at 1, 4, 8 devices
+  python benchmarks/sharding_costs.py --config=configs/cifar10_resnet.py --devices=1,8,32
+
+Scaling efficiency measured on fake CPU devices of a 2-core machine would be meaningless, so this
+compiles the real train step (`jaxai.core.trainer.compile_steps`: the same jit, shardings and donation
+as a run) for each device count, in a fresh process with that many fake CPU devices, and reads:
+  * collectives: every all-reduce / all-gather / reduce-scatter / all-to-all / collective-permute in
+    the optimized HLO, with the bytes of its result (what each device receives per step; for a ring
+    all-reduce the traffic per device is about 2 x bytes x (n-1)/n);
+  * the XLA cost analysis: FLOPs and bytes accessed per device per step;
+  * the memory analysis: argument, output, temporary and generated-code bytes per device.
+The global batch stays the config's, so with more devices each holds fewer rows: the gradient
+all-reduce stays the size of the parameters, while compute per device shrinks.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+
+COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
+DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "f64": 8, "s32": 4, "u32": 4, "s64": 8, "u64": 8, "s8": 1,
+               "u8": 1, "pred": 1, "s16": 2, "u16": 2}
+
+
+def shape_bytes(text: str) -> int:
+  """Bytes of an HLO result type such as `f32[3,3,32]{...}` or a tuple `(f32[10], s32[])`."""
+  total = 0
+  for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", text):
+    if dtype in DTYPE_BYTES:
+      n = 1
+      for d in filter(None, dims.split(",")):
+        n *= int(d)
+      total += n * DTYPE_BYTES[dtype]
+  return total
+
+
+def collectives(hlo: str) -> dict:
+  """{op: (count, result bytes)} over the optimized HLO module (async starts counted once)."""
+  found = collections.defaultdict(lambda: [0, 0])
+  for line in hlo.splitlines():
+    m = re.match(r"\s*(?:ROOT )?%?[\w.\-]+ = (.+?) ([a-z\-]+)\(", line)
+    if not m:
+      continue
+    result_type, op = m.groups()
+    op = op.removesuffix("-start")
+    if op in COLLECTIVES:
+      found[op][0] += 1
+      found[op][1] += shape_bytes(result_type.split("->")[-1] if op != "all-gather" else result_type)
+  return {k: tuple(v) for k, v in found.items()}
+
+
+def measure(config_path: str) -> dict:
+  """In this process (its fake device count already set): compile the config's train step, read costs."""
+  import jax
+  from ml_collections import config_flags  # noqa: F401  (config files may import it)
+  import importlib.util
+  from jaxai import tasks
+  from jaxai.core import mesh as mesh_lib, trainer
+
+  path, _, variant = config_path.partition(":")
+  spec = importlib.util.spec_from_file_location("benchmark_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant)
+  if os.environ.get("JAXAI_DATA_DIR") and "data_dir" in config:
+    config.data_dir = os.environ["JAXAI_DATA_DIR"]
+  trainer.check_config(config)
+  task = tasks.make_task(config)
+  mesh = mesh_lib.make_mesh()
+  abstract = jax.eval_shape(task.init, jax.random.key(0))
+  if task.train_data is not None:
+    local = task.train_data.batch(0)
+  else:  # collected data: the shapes of one collection.
+    carry = task.init_carry()
+    policy = {"params": abstract.params, "step": abstract.step}
+    _, local, _ = jax.eval_shape(task.collect, policy, carry, jax.random.key(0))
+  local = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), local)
+  compiled, _ = trainer.compile_steps(task, mesh, abstract, local)
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  memory = compiled.memory_analysis()
+  return {
+      "devices": jax.device_count(),
+      "params": sum(x.size for x in jax.tree.leaves(abstract.params)),
+      "global_batch_rows": int(jax.tree.leaves(local)[0].shape[0]),
+      "collectives": collectives(compiled.as_text()),
+      "flops": float(cost.get("flops", 0.0)),
+      "bytes_accessed": float(cost.get("bytes accessed", 0.0)),
+      "memory": {k: int(getattr(memory, f"{k}_size_in_bytes")) for k in
+                 ("argument", "output", "temp", "generated_code")},
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--config", default="configs/mnist_cnn.py")
+  parser.add_argument("--devices", default="1,4,8")
+  parser.add_argument("--data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared",
+                                                         "data", "tfds"))
+  parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    print(json.dumps(measure(args.config)))
+    return
+  rows = []
+  for n in map(int, args.devices.split(",")):
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAXAI_DATA_DIR=os.path.abspath(args.data_dir),
+               XLA_FLAGS=" ".join(flags + [f"--xla_force_host_platform_device_count={n}"]))
+    out = subprocess.run([sys.executable, __file__, "--child", f"--config={args.config}"], env=env,
+                         capture_output=True, text=True)
+    if out.returncode:
+      sys.exit(f"measuring at {n} devices failed:\n{out.stderr[-3000:]}")
+    rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+  mib = lambda b: f"{b / 2**20:8.2f}"
+  print(f"{args.config}: {rows[0]['params']:,} parameters, global batch {rows[0]['global_batch_rows']} rows")
+  print(f"{'devices':>7} {'collectives (count x op: MiB of results)':<58} {'GFLOP/dev':>9} {'GB acc/dev':>10} "
+        f"{'args MiB':>8} {'temp MiB':>8} {'out MiB':>8}")
+  for r in rows:
+    coll = ", ".join(f"{c}x {op}: {b / 2**20:.2f}" for op, (c, b) in sorted(r["collectives"].items())) or "none"
+    m = r["memory"]
+    print(f"{r['devices']:>7} {coll:<58} {r['flops'] / 1e9:9.3f} {r['bytes_accessed'] / 1e9:10.3f} "
+          f"{mib(m['argument'])} {mib(m['temp'])} {mib(m['output'])}")
+  print("Bytes are per step and per device; a ring all-reduce moves ~2 x bytes x (n-1)/n over each link.")
+
+
+if __name__ == "__main__":
+  main()
