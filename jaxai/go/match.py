@@ -33,7 +33,11 @@ from jaxai.go import coords, gnugo, gtp, rules, sgf
 
 
 class EngineFailure(Exception):
-  """An engine that did not answer in time, or exited."""
+  """An engine that exited (or did not answer in time: EngineTimeout)."""
+
+
+class EngineTimeout(EngineFailure):
+  """An engine that did not answer in time."""
 
 
 class GTPClient:
@@ -83,7 +87,7 @@ class GTPClient:
       try:
         line = self._lines.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
       except queue.Empty:
-        raise EngineFailure(f"{self.name} gave no answer to {command!r} within {timeout:g} s") from None
+        raise EngineTimeout(f"{self.name} gave no answer to {command!r} within {timeout:g} s") from None
       if line is None:
         self._lines.put(None)
         raise EngineFailure(f"{self.name} exited while answering {command!r}")
@@ -166,6 +170,8 @@ def play_game(black, white, size: int = 9, komi: float = 7.5, max_moves: int | N
         client.send(command, timeout)
       except gtp.GTPError as e:
         raise UserError(f"{client.name} refused {command!r}: {e}") from None
+      except EngineFailure as e:
+        raise UserError(f"{client.name} failed before the game started: {e}") from None
   state, moves = go.init(), []
   clients = {1: black, -1: white}
 
@@ -187,8 +193,7 @@ def play_game(black, white, size: int = 9, komi: float = 7.5, max_moves: int | N
     try:
       answer = mover.send(f"genmove {letter}", timeout).strip()
     except EngineFailure as e:
-      reason = "time" if "no answer" in str(e) else "forfeit"
-      return end(-colour, reason, f"{side} ({mover.name}): {e}")
+      return end(-colour, "time" if isinstance(e, EngineTimeout) else "forfeit", f"{side} ({mover.name}): {e}")
     except gtp.GTPError as e:
       return end(-colour, "forfeit", f"{side} ({mover.name}) failed genmove: {e}")
     if answer.lower() == "resign":
@@ -216,7 +221,9 @@ def play_game(black, white, size: int = 9, komi: float = 7.5, max_moves: int | N
 def _referee(size, max_moves):
   """The rules.Go of a setting, made once so its jitted functions compile once (komi: see play_game)."""
   try:
-    return gtp.shared_rules(size) if max_moves is None else rules.Go(size, max_moves=max_moves)
+    if max_moves is None or max_moves == 2 * size * size:  # the rules' default: share the engines' Go.
+      return gtp.shared_rules(size)
+    return rules.Go(size, max_moves=max_moves)
   except ValueError as e:
     raise UserError(f"no game on this board: {e}") from None
 
