@@ -79,6 +79,13 @@ def test_syntax_edge_cases():
     sgf.loads("(;SZ[9];B[aa]")
 
 
+def test_non_utf8_records_decode_as_their_charset_says(tmp_path):
+  (tmp_path / "gb.sgf").write_bytes("(;CA[GB2312]SZ[9]PB[柯洁];B[ee])".encode("gb2312"))
+  assert sgf.load(tmp_path / "gb.sgf").prop("PB") == "柯洁"
+  (tmp_path / "latin.sgf").write_bytes("(;SZ[9]PW[Müller];B[ee])".encode("latin-1"))
+  assert sgf.load(tmp_path / "latin.sgf").prop("PW") == "Müller"
+
+
 def test_round_trip_of_every_record():
   for name, game in GAMES.items():
     assert sgf.loads(sgf.dumps(game)) == game, name
