@@ -313,13 +313,13 @@ def main(argv):
       from jaxai.tasks import alphazero  # lazy: the random player needs no training code.
       options = {} if FLAGS.num_simulations is None else {"num_simulations": FLAGS.num_simulations}
       player = alphazero.load_agent(FLAGS.workdir, **options)
+      if FLAGS["size"].present and FLAGS.size != player.go.size:
+        raise UserError(f"--size={FLAGS.size}, but the run in {FLAGS.workdir} plays "
+                        f"{player.go.size}x{player.go.size}: leave --size out.")
       engine = Engine(fixed_player(player), player.go.size, FLAGS.komi)
     else:
       engine = Engine(random_players(FLAGS.seed), FLAGS.size, FLAGS.komi)
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  except ValueError as e:
+  except (UserError, ValueError) as e:  # ValueError: a board size the rules do not support
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   # Compile before the first command, so a match's first genmove is not slowed by it.
