@@ -160,14 +160,18 @@ class GameResult:
 
 
 def play_game(black, white, size: int = 9, komi: float = 7.5, max_moves: int | None = None,
-              timeout: float | None = 60.0) -> GameResult:
-  """One game between two clients (GTPClient / LocalClient); timeout is per genmove, in seconds."""
+              timeout: float | None = 60.0, setup_timeout: float | None = 300.0) -> GameResult:
+  """One game between two clients (GTPClient / LocalClient).
+
+  timeout: seconds per move command (genmove, play, final_score); setup_timeout: for the commands before
+  the game, which a freshly started engine answers only once it has loaded (and compiled) its player.
+  """
   go = _referee(size, max_moves)
   referee = gtp.compiled(go)
   for client in (black, white):
     for command in (f"boardsize {size}", "clear_board", f"komi {komi:g}"):
       try:
-        client.send(command, timeout)
+        client.send(command, setup_timeout)
       except gtp.GTPError as e:
         raise UserError(f"{client.name} refused {command!r}: {e}") from None
       except EngineFailure as e:
@@ -355,7 +359,8 @@ def _define_flags():
   flags.DEFINE_float("komi", 7.5, "Komi (points for white).")
   flags.DEFINE_integer("max_moves", None, "Referee's move limit, passes included (default 2 * size * size); "
                        "games reaching it are scored as they stand.")
-  flags.DEFINE_float("timeout", 120.0, "Seconds an engine may take for one command before it loses on time.")
+  flags.DEFINE_float("timeout", 120.0, "Seconds an engine may take for one move (genmove, play) before it "
+                     "loses on time; engines get 300 s to start up (answer the first commands of a game).")
   flags.DEFINE_string("sgf_dir", None, "Directory for game_NNN.sgf records (unset: none written).")
   flags.DEFINE_bool("engine_stderr", False, "Show the engines' stderr (logs) instead of discarding it.")
 

@@ -110,7 +110,7 @@ def test_timeout_loses_on_time_and_the_engine_is_replaced(scripted):
     started.append(name)
     return scripted("resign")
 
-  result = match.run_match(random_client(0), silent, games=2, size=9, timeout=0.5, log=lambda _: None,
+  result = match.run_match(random_client(0), silent, games=2, size=9, timeout=1.5, log=lambda _: None,
                            restart=restart)
   (colour_1, game_1), (colour_2, game_2) = result.results
   assert (game_1.reason, game_1.result) == ("time", "B+T") and silent.broken
