@@ -48,3 +48,11 @@ def global_batch(local_batch: Any, mesh: Mesh) -> Any:
     return jax.device_put(local_batch, sharding)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+
+
+def local_copy(tree: Any) -> Any:
+  """This process's copy of replicated arrays, as single-device arrays (for host-side or per-process
+  work such as environment rollouts and evaluation). Under jax.distributed a replicated array spans
+  every process and cannot be moved or read whole; its first local shard is the full value."""
+  return jax.tree.map(lambda x: x if not isinstance(x, jax.Array) or x.is_fully_addressable
+                      else x.addressable_data(0), tree)

@@ -83,7 +83,7 @@ class _Collector:
       self._fn = jit_collect(task)
       self._carry = jax.device_put(task.init_carry(), device)
       self._rng = jax.device_put(rng, device)
-      self._place_policy = lambda policy: jax.device_put(policy, device)
+      self._place_policy = lambda policy: jax.device_put(mesh_lib.local_copy(policy), device)
 
   def batch(self, state) -> tuple[Any, dict]:
     policy = self._place_policy({"params": state.params, "step": state.step})

@@ -2,6 +2,7 @@
 import math
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -47,6 +48,18 @@ def test_ppo_runs_on_four_devices(tmp_path):
   """Rollout rows (envs) are split over a 4-device mesh; the update runs data-parallel."""
   check_ok(run_cli("cartpole_ppo.py:tiny", tmp_path, data_dir=None, devices=4))
   assert [r for r in metrics_lines(tmp_path) if "train/loss" in r]
+
+
+def test_dqn_runs_in_two_processes(tmp_path):
+  """Under jax.distributed each process steps its own envs with its copy of the replicated params;
+  the rows form one global batch and the replicated replay buffer holds every process's envs."""
+  proc = subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--",
+                         f"--config={REPO_ROOT / 'configs/cartpole_dqn.py'}:tiny", f"--workdir={tmp_path}",
+                         "--config.total_env_steps=640"], cwd=REPO_ROOT, env=cli_env(), capture_output=True,
+                        text=True, timeout=300)
+  check_ok(proc)
+  assert "2 processes" in proc.stderr
+  assert [r for r in metrics_lines(tmp_path) if "eval/episode_return" in r]
 
 
 def test_dqn_resumes_after_sigkill_with_its_replay_buffer(tmp_path):

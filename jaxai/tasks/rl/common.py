@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxai.core import mesh as mesh_lib
 from jaxai.core.config import trainer_config
 from jaxai.core.errors import UserError
 from jaxai.core.metrics import Ratio
@@ -93,8 +94,9 @@ def make_evaluate(env, act, max_steps: int, seed: int):
   base_rng = jax.random.key(seed + 1)
 
   def evaluate(state) -> dict:
-    rng = jax.random.fold_in(base_rng, jax.device_get(state.step))  # same games for the same step.
-    params, rng = jax.device_put((state.params, rng), jax.local_devices()[0])
+    step, params = mesh_lib.local_copy((state.step, state.params))
+    rng = jax.random.fold_in(base_rng, jax.device_get(step))  # same games for the same step.
+    params, rng = jax.device_put((params, rng), jax.local_devices()[0])
     returns, lengths, done = jax.device_get(play(params, env.reset(), rng))
     return {"eval/episode_return": float(returns.mean()), "eval/episode_length": float(lengths.mean()),
             "eval/episode_return_std": float(returns.std()), "eval/episodes": float(len(returns)),

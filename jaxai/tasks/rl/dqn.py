@@ -11,7 +11,8 @@ The replay buffer lives in the train state (`state.extra['replay']`), so samplin
 happen inside the jitted step with no host round trip, and a checkpoint restores it with everything
 else: a resumed run continues with the same buffer. It is replicated on every device; each
 observation is stored once (see `jaxai.ops.replay`), so an Atari buffer of 100k transitions takes
-about 2.8 GB per device and per checkpoint; lower `buffer_size` where that is too much.
+about 2.8 GB per device and per checkpoint; lower `buffer_size` where that is too much. Under
+jax.distributed each process steps its own envs and the buffer holds the envs of all processes.
 """
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.task = "dqn"
   config.num_envs = 1
   config.batch_size = 128            # sampled transitions per gradient step (global).
-  config.buffer_size = 10_000        # transitions kept (over all envs of a process).
+  config.buffer_size = 10_000        # transitions kept per process (rows x its envs).
   config.learning_starts = 10_000    # env steps (all envs) before the first gradient step.
   config.train_frequency = 10        # env steps per env between gradient steps.
   config.target_update_period = 50   # train steps between hard target-network updates.
@@ -64,9 +65,6 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   if capacity < config.n_step + config.train_frequency + 1:
     raise UserError(f"config.buffer_size={config.buffer_size} is too small for {config.num_envs} envs; "
                     f"it must hold at least n_step + train_frequency + 1 steps of every env.")
-  if jax.process_count() > 1:
-    raise UserError("DQN keeps its replay buffer in the replicated train state and runs in one "
-                    "process (any number of local devices); use PPO for multi-process RL.")
   env = common.make_env(config)
   eval_env = common.make_env(config, evaluation=True, num_envs=config.eval_episodes)
   m = config.model
