@@ -82,11 +82,15 @@ class Sampler:
     """(num_samples, num_chars) int32 ids continuing the (P,) prompt, P >= 1."""
     prompt = np.broadcast_to(np.asarray(prompt_ids, np.int32), (num_samples, len(prompt_ids)))
     key, temperature = jax.random.key(seed), jnp.float32(temperature)
+    # Every input where the parameters are (e.g. replicated over the training mesh), so that the
+    # step's outputs, fed back in, have the same types as its first inputs: one trace.
+    leaf = jax.tree.leaves(params)[0]
+    put = (lambda x: jax.device_put(x, leaf.sharding)) if isinstance(leaf, jax.Array) else (lambda x: x)
 
     def feed(tokens, n):  # a fresh carry through (B, K) tokens; the key of character n draws the next.
-      carry, rng = self.init_carry(num_samples), jax.random.fold_in(key, n)
+      carry, rng = put(self.init_carry(num_samples)), jax.random.fold_in(key, n)
       for i in range(tokens.shape[1]):
-        carry, _, nxt = self.step(params, carry, tokens[:, i], jnp.int32(i), rng, temperature)
+        carry, _, nxt = self.step(params, carry, put(tokens[:, i]), jnp.int32(i), rng, temperature)
       return carry, nxt, tokens.shape[1]
 
     context = prompt if self.context is None else prompt[:, -self.context:]

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxai.core import mesh as mesh_lib
 from jaxai.core.errors import UserError
 from jaxai.data.text import CharVocab
 from jaxai.lm import sample
@@ -26,6 +27,7 @@ def make_lstm():
 @pytest.mark.parametrize("make", [make_gpt, make_lstm], ids=["gpt", "lstm"])
 def test_fixed_seed_is_reproducible_and_compiles_once(make):
   model, params = make()
+  params = jax.device_put(params, mesh_lib.replicated(mesh_lib.make_mesh()))  # as the trainer holds them.
   sampler = sample.Sampler(model, top_k=5)
   # 30 characters > block_size: the GPT's cache fills and is rebuilt on the way.
   a, b, c = (sampler.generate(params, PROMPT, 30, temperature=1.0, seed=seed, num_samples=2) for seed in (0, 0, 1))
