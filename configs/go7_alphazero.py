@@ -16,14 +16,14 @@ def get_config(variant: str = ""):
   config.search.num_simulations = 16
   config.model.update(dict(blocks=4, channels=32, value_hidden=32))
   config.batch_size = 256
-  config.updates_per_step = 1
+  config.updates_per_step = 2
   config.replay_size = 40_000
   config.min_replay = 2_000
-  config.num_train_steps = 2_000
+  config.num_train_steps = 1_000
   config.eval_every_steps = 250
   config.eval_games = 32
   config.eval_simulations = 32
-  config.eval_gnugo_games = 4
+  config.eval_gnugo_games = 2
   config.gnugo_level = 1
   config.log_every_steps = 10
   config.checkpoint_every_steps = 250

@@ -52,12 +52,3 @@ def make_match(go: rules.Go, search, num_games: int, num_simulations: int):
 
   return match
 
-
-def wilson_interval(wins: float, n: int, z: float = 1.96) -> tuple[float, float]:
-  """95% Wilson score interval of a win rate from `wins` (draws count a half) out of `n` games."""
-  if n == 0:
-    return 0.0, 1.0
-  p = wins / n
-  centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-  spread = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-  return max(0.0, centre - spread), min(1.0, centre + spread)

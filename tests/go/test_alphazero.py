@@ -1,0 +1,157 @@
+"""AlphaZero for Go: self-play targets, the train step, the player, and the CLI end to end (tiny configs)."""
+import json
+import os
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxai.core.errors import UserError
+from jaxai.go import gnugo, gtp
+from jaxai.tasks import alphazero
+from jaxai.tasks.alphazero import replay
+from tests.helpers import (REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, load_config,
+                           metrics_lines)
+
+
+def tiny_config(**overrides):
+  return load_config("go7_alphazero", overrides, set_data_dir=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_task():
+  config = tiny_config()
+  task = alphazero.make_task(config)
+  return config, task, jax.jit(task.init)(jax.random.key(0))
+
+
+def test_selfplay_emits_finished_positions_with_search_policy_and_outcome(tiny_task):
+  config, task, state = tiny_task
+  collect = jax.jit(task.collect)
+  carry, chunks = task.init_carry(), []
+  policy = {"params": state.params, "step": state.step}
+  for i in range(6):  # 24 plies per game: the ring (12 plies) fills, then finished positions come out.
+    carry, rows, metrics = collect(policy, carry, jax.random.key(i))
+    chunks.append(jax.device_get(rows))
+  rows = {k: np.concatenate([c[k] for c in chunks], 1) for k in chunks[0]}  # (G, 24, ...)
+  g, t = config.num_games, 6 * config.moves_per_collect
+  assert rows["policy"].shape == (g, t, 26) and rows["planes"].shape == (g, t, 5, 5, 5)
+  # The first max_moves plies find an empty ring; from then on every position's game has ended.
+  assert not rows["valid"][:, :config.max_moves].any() and rows["valid"][:, config.max_moves:].all()
+  valid = rows["valid"]
+  policy, legal, value = rows["policy"][valid], rows["legal"][valid], rows["value"][valid]
+  np.testing.assert_allclose(policy.sum(-1), 1.0, atol=1e-5)
+  assert (policy[~legal] == 0).all() and legal[:, -1].all()  # no weight on illegal moves; pass legal.
+  assert set(np.unique(value)) <= {-1.0, 1.0}  # komi 7.5: no draws.
+  planes = rows["planes"][valid]
+  assert set(np.unique(planes)) <= {0, 1}
+  # Outcome seen from black is the same for every position of one game; games start on an empty
+  # board with black to move.
+  black = 2 * rows["planes"][..., 0, 0, -1].astype(np.float32) - 1  # colour plane: 1 black to move.
+  for game_rows in range(g):
+    outcome = None
+    for step in range(config.max_moves, t):
+      start = rows["planes"][game_rows, step, ..., :2].sum() == 0 and black[game_rows, step] == 1
+      seen = rows["value"][game_rows, step] * black[game_rows, step]
+      if start or outcome is None:
+        outcome = seen
+      assert seen == outcome, (game_rows, step)
+
+
+def test_train_step_fits_a_fixed_replay_window(tiny_task):
+  """With no new positions, repeated train steps on the same small window lower the loss."""
+  config, task, state = tiny_task
+  n, actions = 32, 26
+  rng = np.random.default_rng(0)
+  legal = rng.random((n, actions)) < 0.6
+  legal[:, -1] = True
+  policy = rng.random((n, actions)) * legal
+  rows = {"planes": rng.integers(0, 2, (n, 5, 5, 5)).astype(np.int8),
+          "policy": (policy / policy.sum(-1, keepdims=True)).astype(np.float32), "legal": legal,
+          "value": rng.choice([-1.0, 1.0], n).astype(np.float32), "valid": np.ones(n, bool)}
+  window = replay.add(state.extra["replay"], rows)
+  assert int(replay.size(window)) == n
+  state = state.replace(extra=state.extra | {"replay": window})
+  nothing = jax.tree.map(lambda x: jnp.zeros((1, 1) + x.shape[1:], x.dtype), rows)  # valid = False
+  step = jax.jit(task.train_step)
+  losses = []
+  for i in range(60):
+    state, metrics = step(state, nothing, jax.random.key(i))
+    losses.append(float(metrics["loss"]))
+  assert int(replay.size(state.extra["replay"])) == n  # invalid rows are not stored.
+  assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10]), losses
+  assert {"policy_loss", "value_loss", "replay_size", "learning"} <= set(metrics)
+
+
+def test_replay_window_keeps_the_newest_valid_rows():
+  window = replay.init(5, {"planes": np.zeros(2, np.int8), "policy": np.zeros(3, np.float32),
+                           "legal": np.zeros(3, bool), "value": np.zeros((), np.float32)})
+  for start in (0, 4):
+    values = np.arange(start, start + 4, dtype=np.float32)
+    rows = {"planes": np.zeros((4, 2), np.int8), "policy": np.zeros((4, 3), np.float32),
+            "legal": np.ones((4, 3), bool), "value": values, "valid": values % 4 != 1}
+    window = replay.add(window, rows)
+  kept = sorted(np.asarray(window["value"])[np.asarray(window["valid"])].tolist())
+  assert kept == [2.0, 3.0, 4.0, 6.0, 7.0]  # rows 1 and 5 invalid; 0 was the oldest, overwritten.
+
+
+def test_bad_settings_are_user_errors():
+  with pytest.raises(UserError, match="replay_size"):
+    alphazero.make_task(tiny_config(replay_size=8))
+  with pytest.raises(UserError, match="policy"):
+    alphazero.make_task(tiny_config(**{"search.policy": "alphabeta"}))
+  with pytest.raises(UserError, match="board_size"):
+    alphazero.make_task(tiny_config(board_size=4))
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+  """The tiny config through the real command line: 8 steps, then resumed to 10 (one compile cache)."""
+  workdir = tmp_path_factory.mktemp("go_tiny")
+  env = cli_env() | {"JAX_COMPILATION_CACHE_DIR": str(workdir / "jax_cache")}
+  overrides = {"eval_gnugo_games": 2 if gnugo.available() else 0}
+  run = lambda extra: check_ok(subprocess.run(
+      cli_command("go7_alphazero.py:tiny", workdir / "run", overrides | extra, data_dir=None), env=env,
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=300))
+  run({})
+  first = checkpoint_steps(workdir / "run")
+  resumed = run({"num_train_steps": 10, "eval_every_steps": 0})
+  return workdir / "run", first, resumed
+
+
+def test_cli_trains_evaluates_checkpoints_and_resumes(trained_workdir):
+  workdir, first, resumed = trained_workdir
+  assert first == [4, 8]
+  assert "Resumed from step 8" in resumed.stderr
+  assert checkpoint_steps(workdir)[-1] == 10
+  records = metrics_lines(workdir)
+  train = [r for r in records if "train/policy_loss" in r]
+  assert {"selfplay/games", "train/value_loss", "selfplay_moves"} <= set().union(*train)
+  assert any(r["train/learning"] == 1.0 and r["train/policy_loss"] > 0 for r in train)
+  evals = [r for r in records if "eval/win_rate_vs_random" in r]
+  assert [r["step"] for r in evals] == [4, 8, 10]
+  for r in evals:
+    assert 0 <= r["eval/win_rate_vs_random"] <= 1 and 0 <= r["eval/win_rate_vs_previous"] <= 1
+    assert ("eval/win_rate_vs_gnugo" in r) == gnugo.available()
+  assert json.loads((workdir / "config.json").read_text())["task"] == "alphazero"
+
+
+def test_loaded_agent_plays_only_legal_moves(trained_workdir):
+  workdir, _, _ = trained_workdir
+  agent = alphazero.load_agent(str(workdir), num_simulations=2)
+  go = agent.go
+  assert go.size == 5
+  state = go.init()
+  legal_fn = jax.jit(go.legal_actions)
+  step = jax.jit(go.step)
+  moves = 0
+  while not bool(state.terminated):
+    action = agent.select_action(state)
+    assert isinstance(action, int) and bool(legal_fn(state)[action])
+    state = step(state, action)
+    moves += 1
+  assert moves == go.max_moves or int(state.passes) == 2
+  engine = gtp.Engine(gtp.fixed_player(agent), go.size, go.komi)  # as the GTP front end uses it.
+  assert engine.handle("genmove b").startswith("= ")
