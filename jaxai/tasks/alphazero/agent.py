@@ -20,6 +20,7 @@ class Agent:
 
   def __init__(self, go: rules.Go, searcher: Searcher, params, num_simulations: int, seed: int = 0):
     self.go, self.params, self.num_simulations = go, params, num_simulations
+    self.searcher = searcher
     self._rng = jax.random.key(seed)
     self._moves = 0
 
@@ -73,7 +74,9 @@ def load_agent(workdir: str, num_simulations: int | None = None, policy: str | N
   abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract)
   state, _ = checkpoint.restore_latest(workdir, abstract)
   params = jax.device_put(state.params, jax.local_devices()[0])
-  return Agent(go, searcher, params, num_simulations or config.eval_simulations, seed)
+  agent = Agent(go, searcher, params, num_simulations or config.eval_simulations, seed)
+  agent.config = config
+  return agent
 
 
 def _without_gnugo(config):

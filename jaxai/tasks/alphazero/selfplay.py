@@ -41,7 +41,8 @@ class Carry:
   games: Any           # rules.State with leaves (G, ...): the current positions.
   game: jax.Array      # (G,) int32 games started in each slot.
   ring: Ring
-  ply: jax.Array       # () int32 plies played since the carry started (ring slot = ply % L).
+  ply: jax.Array       # (G,) int32 plies played since the carry started (ring slot = ply % L; the
+                       # same in every game, kept per game so that every leaf leads with G).
 
 
 def init_carry(go: rules.Go, num_games: int) -> Carry:
@@ -58,7 +59,7 @@ def init_carry(go: rules.Go, num_games: int) -> Carry:
       value=jnp.zeros((num_games, length), jnp.float32),
       done=jnp.zeros((num_games, length), bool))
   return Carry(games=games, game=jnp.zeros((num_games,), jnp.int32), ring=ring,
-               ply=jnp.zeros((), jnp.int32))
+               ply=jnp.zeros((num_games,), jnp.int32))
 
 
 def make_collect(go: rules.Go, search, num_simulations: int, moves: int):
@@ -69,12 +70,13 @@ def make_collect(go: rules.Go, search, num_simulations: int, moves: int):
   def one_move(params, carry: Carry, rng):
     games, ring = carry.games, carry.ring
     out = search(params, rng, games, num_simulations, explore=True)
-    slot = carry.ply % go.max_moves
-    read = lambda x: x[:, slot]
+    rows = jnp.arange(carry.ply.shape[0])
+    slot = carry.ply % go.max_moves                                    # (G,)
+    read = lambda x: x[rows, slot]
     row = {"planes": read(ring.planes), "policy": read(ring.policy), "legal": read(ring.legal),
            "value": read(ring.value), "valid": read(ring.done)}
     legal = jax.vmap(go.legal_actions)(games)
-    write = lambda buf, x: buf.at[:, slot].set(x.astype(buf.dtype))
+    write = lambda buf, x: buf.at[rows, slot].set(x.astype(buf.dtype))
     ring = ring.replace(
         planes=write(ring.planes, jax.vmap(go.features)(games)), policy=write(ring.policy, out.action_weights),
         legal=write(ring.legal, legal), to_play=write(ring.to_play, games.to_play),

@@ -1,7 +1,7 @@
 """AlphaZero (Silver et al. 2018) for Go, self-play and training entirely in JAX.
 
 One train step:
-  collect (this process's first device): `moves_per_collect` plies of every one of `num_games`
+  collect (data-parallel over the mesh, games split across devices): `moves_per_collect` plies of every one of `num_games`
       self-play games, each move chosen by a tree search (`jaxai.mcts`, Gumbel MuZero by default)
       guided by the current network; finished games restart. Emits the positions whose game has
       ended, with the search policy and the final outcome as targets (see `selfplay`).
@@ -164,7 +164,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 
   return Task(
       name="alphazero", init=init, train_step=train_step, num_train_steps=steps, collect=collect,
-      init_carry=lambda: selfplay.init_carry(go, config.num_games), evaluate=make_evaluate(config, go, searcher),
+      init_carry=lambda: selfplay.init_carry(go, config.num_games), collect_on_mesh=True, evaluate=make_evaluate(config, go, searcher),
       units_per_step={"selfplay_moves": config.num_games * jax.process_count() * config.moves_per_collect},
       summary=(f"AlphaZero on {go.size}x{go.size} Go (komi {go.komi}): {config.num_games} games x "
                f"{config.moves_per_collect} plies per step, {config.search.policy} search with "
