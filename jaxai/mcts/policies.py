@@ -14,6 +14,11 @@ from jaxai.mcts.outputs import PolicyOutput, RootFnOutput
 from jaxai.mcts.search import search
 
 
+# PUCT breaks exact ties between actions at random with jitter of this size (far below any meaningful
+# score difference); it is what mctx adds, drawn from the same keys.
+_PUCT_TIE_BREAK = 1e-7
+
+
 @flax.struct.dataclass
 class GumbelExtraData:
   root_gumbel: jax.Array  # (B, A) Gumbel noise drawn once per search (0 with gumbel_scale=0)
@@ -40,11 +45,11 @@ def muzero_policy(params, rng, root: RootFnOutput, recurrent_fn, num_simulations
     probs = (1 - dirichlet_fraction) * probs + dirichlet_fraction * noise
   root = root.replace(prior_logits=_mask_invalid(_safe_log(probs), invalid_actions))
 
-  select = functools.partial(action_selection.puct, pb_c_init=pb_c_init, pb_c_base=pb_c_base,
+  scores = functools.partial(action_selection.puct_scores, pb_c_init=pb_c_init, pb_c_base=pb_c_base,
                              qtransform=qtransform)
-  tree = search(params, search_key, root=root, recurrent_fn=recurrent_fn, root_select_fn=select,
-                interior_select_fn=select, num_simulations=num_simulations, max_depth=max_depth,
-                invalid_actions=invalid_actions)
+  tree = search(params, search_key, root=root, recurrent_fn=recurrent_fn, root_scores_fn=scores,
+                interior_scores_fn=scores, num_simulations=num_simulations, max_depth=max_depth,
+                invalid_actions=invalid_actions, tie_break=_PUCT_TIE_BREAK)
 
   action_weights = tree.root_visit_probs()  # (B, A)
   temperature = jnp.asarray(temperature, action_weights.dtype)
@@ -76,12 +81,12 @@ def gumbel_muzero_policy(params, rng, root: RootFnOutput, recurrent_fn, num_simu
   logits = root.prior_logits  # (B, A)
   gumbel = gumbel_scale * jax.random.gumbel(gumbel_key, logits.shape, logits.dtype)
 
-  root_select = functools.partial(action_selection.gumbel_root, num_simulations=num_simulations,
+  root_scores = functools.partial(action_selection.gumbel_root_scores, num_simulations=num_simulations,
                                   max_num_considered_actions=max_num_considered_actions,
                                   qtransform=qtransform)
-  interior_select = functools.partial(action_selection.gumbel_interior, qtransform=qtransform)
-  tree = search(params, rng, root=root, recurrent_fn=recurrent_fn, root_select_fn=root_select,
-                interior_select_fn=interior_select, num_simulations=num_simulations, max_depth=max_depth,
+  interior_scores = functools.partial(action_selection.gumbel_interior_scores, qtransform=qtransform)
+  tree = search(params, rng, root=root, recurrent_fn=recurrent_fn, root_scores_fn=root_scores,
+                interior_scores_fn=interior_scores, num_simulations=num_simulations, max_depth=max_depth,
                 invalid_actions=invalid_actions, extra_data=GumbelExtraData(root_gumbel=gumbel))
 
   # Play the best of the most visited candidates (the survivors of the last halving phase).

@@ -1,9 +1,12 @@
 """Batched MCTS over fixed-size tree arrays: each simulation walks down (simulate), evaluates one new node
-with the model (expand) and backs its value up to the root (backward). All loops are lax loops.
+with the model (expand) and backs its value up to the root (backward). All loops are lax loops over the
+whole batch at once; the per-node rules (action_selection) are vmapped over the games.
 
-Randomness: the key is split per simulation into (next key, selection key, expansion key); the selection key
-is split once per game and then once per step of the walk. Only PUCT's tie-break jitter and recurrent_fn
-consume these keys.
+Randomness (the same stream as mctx): the key is split per simulation into (next key, walk key, expansion
+key); the walk key is split once per game, and each game's key once per step of its walk into (next, jitter).
+The jitter key draws PUCT's tie-break noise, tie_break * U[0, 1) per action; it can only change the argmax
+when two scores lie within tie_break of each other, so it is drawn only at steps where some game has such a
+near tie. recurrent_fn receives the expansion key.
 """
 import jax
 import jax.numpy as jnp
@@ -11,26 +14,27 @@ import jax.numpy as jnp
 from jaxai.mcts.tree import Tree, init_tree
 
 
-def search(params, rng, *, root, recurrent_fn, root_select_fn, interior_select_fn, num_simulations: int,
-           max_depth: int | None = None, invalid_actions=None, extra_data=None) -> Tree:
+def search(params, rng, *, root, recurrent_fn, root_scores_fn, interior_scores_fn, num_simulations: int,
+           max_depth: int | None = None, invalid_actions=None, extra_data=None,
+           tie_break: float = 0.0) -> Tree:
   """Runs `num_simulations` simulations for every game of the batch and returns the tree.
 
-  root: RootFnOutput (B, A) logits / (B,) value / (B, ...) embedding. root_select_fn / interior_select_fn:
-  rules from action_selection (one game, `(rng, tree, node, depth) -> action`). max_depth: longest walk in
+  root: RootFnOutput (B, A) logits / (B,) value / (B, ...) embedding. root_scores_fn / interior_scores_fn:
+  rules from action_selection (one game, `(tree, node, depth) -> scores (A,)`). max_depth: longest walk in
   edges (None = unlimited); a walk stopped by it re-evaluates an existing node. invalid_actions: (B, A) bool.
+  tie_break: scale of the random jitter added to the scores (0 = argmax takes the first best action).
   """
   batch_size = root.value.shape[0]
   max_depth = num_simulations if max_depth is None else max_depth
   if invalid_actions is None:
     invalid_actions = jnp.zeros(root.prior_logits.shape, bool)
   tree = init_tree(root, num_simulations, invalid_actions.astype(bool), extra_data)
-  walk = jax.vmap(lambda key, game_tree: simulate(key, game_tree, root_select_fn, interior_select_fn,
-                                                  max_depth))
 
   def one_simulation(sim, carry):
     rng, tree = carry
-    rng, select_key, expand_key = jax.random.split(rng, 3)
-    parent, action = walk(jax.random.split(select_key, batch_size), tree)  # (B,), (B,)
+    rng, walk_key, expand_key = jax.random.split(rng, 3)
+    parent, action = simulate(jax.random.split(walk_key, batch_size), tree, root_scores_fn,
+                              interior_scores_fn, max_depth, tie_break)  # (B,), (B,)
     existing = tree.children_index[jnp.arange(batch_size), parent, action]  # (B,)
     # Simulation `sim` creates node sim + 1 unless max_depth made it stop on an existing node.
     node = jnp.where(existing == Tree.UNVISITED, sim + 1, existing)
@@ -41,29 +45,53 @@ def search(params, rng, *, root, recurrent_fn, root_select_fn, interior_select_f
   return tree
 
 
-def simulate(rng, tree: Tree, root_select_fn, interior_select_fn, max_depth: int):
-  """Walks ONE game's tree from the root until an unexpanded edge or max_depth edges.
+def simulate(keys, tree: Tree, root_scores_fn, interior_scores_fn, max_depth: int, tie_break: float = 0.0):
+  """Walks every game's tree from the root until an unexpanded edge or max_depth edges. keys: (B,).
 
-  Returns (parent (), action ()): the edge to expand. The root step is taken before the loop, so the loop
-  body only ever runs the interior rule.
+  Returns (parent (B,), action (B,)): the edge to expand. All games step together (depth is shared); a game
+  that has stopped keeps its edge while the others go on.
   """
-  rng, key = jax.random.split(rng)
-  action = root_select_fn(key, tree, Tree.ROOT_INDEX, 0)
-  start = (rng, jnp.int32(Tree.ROOT_INDEX), action, tree.children_index[Tree.ROOT_INDEX, action],
-           jnp.int32(1))
+  games = jnp.arange(keys.shape[0])
+  root = jnp.full(games.shape, Tree.ROOT_INDEX, jnp.int32)
+  keys, action = _choose(keys, tree, root, 0, root_scores_fn, tie_break, jnp.ones(games.shape, bool))
+  start = (keys, root, action, tree.children_index[games, root, action], jnp.int32(1))
 
-  def keep_walking(carry):
-    _, _, _, child, depth = carry
-    return jnp.logical_and(child != Tree.UNVISITED, depth < max_depth)
+  def walking(child, depth):
+    return jnp.logical_and(child != Tree.UNVISITED, depth < max_depth)  # (B,)
 
   def step(carry):
-    rng, _, _, node, depth = carry
-    rng, key = jax.random.split(rng)
-    action = interior_select_fn(key, tree, node, depth)
-    return rng, node, action, tree.children_index[node, action], depth + 1
+    keys, parent, action, child, depth = carry
+    going = walking(child, depth)
+    node = jnp.where(going, child, parent)  # stopped games recompute their last node, and discard it
+    keys, next_action = _choose(keys, tree, node, depth, interior_scores_fn, tie_break, going)
+    return (keys, node, jnp.where(going, next_action, action),
+            jnp.where(going, tree.children_index[games, node, next_action], child), depth + 1)
 
-  _, parent, action, _, _ = jax.lax.while_loop(keep_walking, step, start)
+  _, parent, action, _, _ = jax.lax.while_loop(lambda c: jnp.any(walking(c[3], c[4])), step, start)
   return parent, action
+
+
+def _choose(keys, tree, nodes, depth, scores_fn, tie_break, active):
+  """One selection step for every game: (keys advanced where active (B,), argmax actions (B,))."""
+  split = jax.vmap(jax.random.split)(keys)  # (B, 2)
+  keys = jnp.where(active, split[:, 0], keys)
+  scores = jax.vmap(scores_fn, in_axes=(0, 0, None))(tree, nodes, depth)  # (B, A)
+  if tie_break:
+    scores = _jitter_near_ties(split[:, 1], scores, tie_break, active)
+  return keys, jnp.argmax(scores, axis=-1).astype(jnp.int32)
+
+
+def _jitter_near_ties(keys, scores, tie_break, active):
+  """scores + tie_break * U[0, 1), drawn only if some active game's best two scores are close enough for
+  the jitter to reorder them (adding it elsewhere cannot change an argmax). keys: (B,); scores: (B, A)."""
+  best = jnp.max(scores, axis=-1, keepdims=True)  # (B, 1)
+  # Jitter below tie_break cannot lift a score that is more than tie_break + rounding below the best.
+  margin = tie_break + 4 * jnp.finfo(scores.dtype).eps * jnp.abs(best)
+  contenders = jnp.sum(scores >= best - margin, axis=-1)  # (B,) the best itself, plus near ties
+  # A row with no finite score (no legal action) keeps -inf everywhere, jitter or not.
+  near_tie = jnp.any(active & (contenders > 1) & jnp.isfinite(best[:, 0]))
+  jitter = lambda: tie_break * jax.vmap(lambda k: jax.random.uniform(k, scores.shape[-1:]))(keys)
+  return jax.lax.cond(near_tie, lambda: scores + jitter(), lambda: scores)
 
 
 def expand(params, rng, tree: Tree, recurrent_fn, parent, action, node) -> Tree:
