@@ -26,8 +26,8 @@ captures, and the legal mask is a gather over a neighbour table; after each move
 with one comparison against the neighbours' labels (O(board)), and the atari flags are refreshed with one
 segment-min/max of liberty indices per group (O(board)). Positions are hashed with additive Zobrist
 keys (two uint32 words, sums mod 2^32), so the hash of the position after any candidate move is the
-current hash + the new stone - the captured groups' hashes; superko compares those against the hashes
-of all earlier positions.
+current hash + the new stone - the captured groups' hashes; superko looks those up (binary search) in
+a table of the hashes of all earlier positions, kept sorted.
 """
 import flax.struct
 import jax
@@ -54,7 +54,7 @@ class State:
   ko_point: jax.Array      # () int32 point the player to move may not play under simple ko, -1 if none
   captures: jax.Array      # (2,) int32 stones captured so far by black, by white
   hash: jax.Array          # (2,) uint32 Zobrist hash of `board`
-  hash_history: jax.Array  # (M, 2) uint32 hash after move k at row k (row 0: the start); unused rows 0 (= empty)
+  seen_hashes: jax.Array   # (M, 2) uint32 hashes of all positions so far, sorted by word 0; unused rows all ones
   repeated_by: jax.Array   # () int8 colour whose move repeated a position (repetition_loses only), else 0
 
 
@@ -115,7 +115,8 @@ class Go:
                  terminated=jnp.bool_(False), history=jnp.zeros((self.history_length, n), jnp.int8),
                  labels=jnp.arange(n, dtype=jnp.int32), atari=jnp.zeros(n, jnp.bool_),
                  ko_point=jnp.int32(-1), captures=jnp.zeros(2, jnp.int32), hash=jnp.zeros(2, jnp.uint32),
-                 hash_history=jnp.zeros((self._hash_rows, 2), jnp.uint32), repeated_by=jnp.int8(0))
+                 seen_hashes=_insert(jnp.full((self._hash_rows, 2), _UNUSED, jnp.uint32), jnp.zeros(2, jnp.uint32)),
+                 repeated_by=jnp.int8(0))
 
   def step(self, state: State, action) -> State:
     """Plays `action` (a legal point, or `pass_action`) for `state.to_play`. A no-op once terminated."""
@@ -152,8 +153,11 @@ class Go:
     captures = jnp.where(is_pass, state.captures, captures)
     position_hash = jnp.where(is_pass, state.hash, position_hash)
     repeated = jnp.bool_(False)
-    if self.repetition_loses:  # earlier rows only: row num_moves + 1 is written below
-      repeated = ~is_pass & (state.hash_history == position_hash).all(1).any()
+    if self.repetition_loses:
+      repeated = ~is_pass & _contains(state.seen_hashes, position_hash[None])[0]
+    seen_hashes = state.seen_hashes
+    if self._hash_rows > 1:  # max_moves + 1 rows: the start and every move (a pass repeats a row)
+      seen_hashes = _insert(seen_hashes, position_hash)
     num_moves = state.num_moves + 1
     passes = jnp.where(is_pass, state.passes + 1, 0)
     new = State(
@@ -162,7 +166,7 @@ class Go:
         history=jnp.concatenate([board[None], state.history[:-1]], 0),
         labels=labels, atari=_atari(board, labels, jnp.asarray(self._neighbours)), ko_point=ko_point,
         captures=captures, hash=position_hash,
-        hash_history=state.hash_history.at[num_moves].set(position_hash, mode="drop"),
+        seen_hashes=seen_hashes,
         repeated_by=jnp.where(repeated, me, 0).astype(jnp.int8))
     return jax.tree.map(lambda old, upd: jnp.where(state.terminated, old, upd), state, new)
 
@@ -227,7 +231,7 @@ class Go:
     return state.replace(
         board=board, to_play=jnp.int8(to_play), history=state.history.at[0].set(board),
         labels=jnp.asarray(labels), atari=_atari(board, jnp.asarray(labels), jnp.asarray(self._neighbours)),
-        hash=position_hash, hash_history=state.hash_history.at[0].set(position_hash))
+        hash=position_hash, seen_hashes=_insert(jnp.full_like(state.seen_hashes, _UNUSED), position_hash))
 
   def to_string(self, state: State) -> str:
     """ASCII diagram: 'X' black, 'O' white, '.' empty, GTP coordinates around; then whose move it is."""
@@ -272,8 +276,7 @@ class Go:
     own_keys = jnp.where(state.to_play == BLACK, jnp.asarray(self._zobrist_black),
                          jnp.asarray(self._zobrist_white))  # (N, 2)
     candidate = state.hash[None, :] + own_keys - removed_hash  # (N, 2) hash after a stone at each point
-    same = (candidate[:, None, :] == state.hash_history[None, :, :]).all(-1)  # (N, M)
-    return same.any(1)
+    return _contains(state.seen_hashes, candidate)
 
   def _parse_board(self, board) -> np.ndarray:
     n = self.num_points
@@ -318,6 +321,27 @@ class Go:
         raise ValueError(f"the group at {action_to_gtp(start, self.size)} has no liberty.")
       labels[group] = start
     return labels
+
+
+_UNUSED = np.uint32(0xFFFFFFFF)  # fills the unused rows of seen_hashes, which sort last
+
+
+def _contains(table: jax.Array, keys: jax.Array) -> jax.Array:
+  """(K,) bool: which keys (K, 2) are rows of `table` (M, 2), sorted by word 0 (binary search)."""
+  rows = jnp.searchsorted(table[:, 0], keys[:, 0], method=_SEARCH)  # (K,) first row with word 0 >= key's
+  rows = jnp.minimum(rows, table.shape[0] - 1)
+  return (table[rows] == keys).all(-1)
+
+
+def _insert(table: jax.Array, key: jax.Array) -> jax.Array:
+  """table (M, 2) sorted by word 0 with `key` (2,) inserted in order; the last (unused) row drops out."""
+  at = jnp.searchsorted(table[:, 0], key[0], method=_SEARCH)
+  rows = jnp.arange(table.shape[0])[:, None]
+  shifted = jnp.concatenate([table[:1], table[:-1]], 0)  # row i holds row i - 1
+  return jnp.where(rows < at, table, jnp.where(rows == at, key[None, :], shifted))
+
+
+_SEARCH = "scan_unrolled"  # binary search unrolled: the fastest of jnp.searchsorted's methods here (CPU)
 
 
 def _pad(values: jax.Array, fill) -> jax.Array:
