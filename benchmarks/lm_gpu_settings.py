@@ -1,6 +1,6 @@
 """nanoGPT's GPU settings (the "baby GPT" of config/train_shakespeare_char.py) measured on this machine.
 
-  python benchmarks/lm_gpu_settings.py [--steps=20] [--data_dir=...] [--config.key=value ...]
+  python benchmarks/lm_gpu_settings.py [--steps=8] [--data_dir=...] [--config.key=value ...]
 
 Reference (nanoGPT README, github.com/karpathy/nanoGPT): 6 layers, 6 heads, 384 wide, context 256,
 batch 64, dropout 0.2, 5000 iterations -> validation loss 1.4697 in about 3 minutes on one A100.
@@ -19,13 +19,13 @@ NANOGPT_LOSS, NANOGPT_SECONDS, STEPS, TOKENS_PER_STEP = 1.4697, 180.0, 5000, 64 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--steps", type=int, default=20, help="training steps to time (logged every 5)")
+  parser.add_argument("--steps", type=int, default=8, help="training steps to time (logged every 4)")
   parser.add_argument("--workdir", default=None, help="fresh directory for the run (default: a temporary one)")
   parser.add_argument("--data_dir", default=lm_common.DEFAULT_DATA_DIR)
   args, overrides = parser.parse_known_args()
   workdir = args.workdir or tempfile.mkdtemp(prefix="lm_gpu_settings_")
   settings = [f"--config.num_train_steps={args.steps}", "--config.optimizer.warmup_steps=2",
-              "--config.log_every_steps=5", "--config.eval_windows=8", "--config.sample.num_chars=0",
+              "--config.log_every_steps=4", "--config.eval_windows=8", "--config.sample.num_chars=0",
               "--config.checkpoint_every_steps=0"]
   r = lm_common.train("configs/shakespeare_char_gpt.py:nanogpt_gpu", workdir, args.data_dir, settings + overrides)
   peak = lm_common.peak_flops()

@@ -15,8 +15,9 @@ def sample_cli(workdir, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def gpt_run(tmp_path_factory):
+  """Data-parallel over 2 devices, each step's batch of 8 in 2 microbatches (sampling then restores on 1)."""
   workdir = tmp_path_factory.mktemp("gpt")
-  check_ok(run_cli("shakespeare_char_gpt.py:tiny", workdir))
+  check_ok(run_cli("shakespeare_char_gpt.py:tiny", workdir, {"grad_accum_steps": 2}, devices=2))
   return workdir
 
 
