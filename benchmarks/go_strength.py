@@ -69,6 +69,8 @@ def main():
   parser.add_argument("--gnugo_games", type=int, default=20)
   parser.add_argument("--gnugo_levels", default="1,10")
   parser.add_argument("--simulations", type=int, default=32, help="search simulations per move in evaluation")
+  parser.add_argument("--explore_moves", type=int, default=4,
+                      help="vs GNU Go: opening plies in which the agent samples its move (games differ)")
   parser.add_argument("--skip_training", action="store_true", help="evaluate the workdir's checkpoint as it is")
   args, overrides = parser.parse_known_args()
   run = os.path.join(args.workdir, "run")
@@ -84,7 +86,7 @@ def main():
   figures = {"speed": speed(run), "train_wall_seconds": wall, "simulations": args.simulations}
   play = arena.make_match(agent.go, agent.searcher, args.random_games, args.simulations)
   start = time.time()
-  scores = jax.device_get(play(agent.params, agent.params, jax.random.key(1), True))
+  scores = jax.device_get(play(agent.params, agent.params, jax.random.key(1), True, False))
   wins = float(scores.sum())
   figures["vs_random"] = {"games": args.random_games, "win_rate": wins / args.random_games,
                           "interval": match.wilson_interval(wins, args.random_games),
@@ -94,10 +96,11 @@ def main():
   if gnugo.available() and args.gnugo_games:
     config = agent.config
     config.eval_simulations = args.simulations
+    config.eval_explore_moves = args.explore_moves
+    evaluation = GnuGoEvaluation(config, agent.go, agent.searcher, games=args.gnugo_games)
     for level in map(int, args.gnugo_levels.split(",")):
       start = time.time()
-      evaluation = GnuGoEvaluation(config, agent.go, agent.searcher, level=level, games=args.gnugo_games)
-      evaluation.agent = agent  # already compiled.
+      evaluation.level = level  # the agent, compiled once, is reused.
       result = evaluation.play(agent.params, log=lambda line: print(f"  gnugo {level}: {line}", flush=True))
       figures[f"vs_gnugo_{level}"] = {"games": result.games, "win_rate": result.win_rate,
                                       "interval": result.interval(), "a_black_wins": result.a_black_wins,

@@ -19,14 +19,14 @@ def get_config(variant: str = ""):
   config.updates_per_step = 2
   config.replay_size = 40_000
   config.min_replay = 2_000
-  config.num_train_steps = 1_000
-  config.eval_every_steps = 250
+  config.num_train_steps = 800
+  config.eval_every_steps = 200
   config.eval_games = 32
   config.eval_simulations = 32
   config.eval_gnugo_games = 2
   config.gnugo_level = 1
   config.log_every_steps = 10
-  config.checkpoint_every_steps = 250
+  config.checkpoint_every_steps = 200
   if variant == "tiny":
     tiny(config)
   elif variant:

@@ -35,9 +35,11 @@ class GoNet(nn.Module):
       x = ResidualBlock(self.channels)(x)
     x = nn.relu(nn.LayerNorm()(x))
     flat = lambda h: h.reshape((h.shape[0], -1))
-    p = nn.relu(nn.Conv(2, (1, 1))(x))                                 # (B, size, size, 2)
+    # The 1x1 head convolutions are linear: a ReLU on their one or two channels, without
+    # AlphaZero's BatchNorm before it, can go negative everywhere and stop the head from learning.
+    p = nn.Conv(2, (1, 1))(x)                                          # (B, size, size, 2)
     logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.zeros)(flat(p))
-    v = nn.relu(nn.Conv(1, (1, 1))(x))                                 # (B, size, size, 1)
+    v = nn.Conv(2, (1, 1))(x)                                          # (B, size, size, 2)
     v = nn.relu(nn.Dense(self.value_hidden)(flat(v)))
     value = jnp.tanh(nn.Dense(1)(v))[:, 0]
     return logits, value

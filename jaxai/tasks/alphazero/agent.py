@@ -16,9 +16,12 @@ from jaxai.tasks.alphazero.search import Searcher
 
 
 class Agent:
-  """Deterministic search player: `select_action(state) -> int`, always a legal action of `state`."""
+  """Search player: `select_action(state) -> int`, always a legal action of `state`. Deterministic,
+  except that positions with fewer than `explore_moves` moves played get the self-play noise (so
+  that games against another deterministic player, like GNU Go, differ)."""
 
-  def __init__(self, go: rules.Go, searcher: Searcher, params, num_simulations: int, seed: int = 0):
+  def __init__(self, go: rules.Go, searcher: Searcher, params, num_simulations: int, seed: int = 0,
+               explore_moves: int = 0):
     self.go, self.params, self.num_simulations = go, params, num_simulations
     self.searcher = searcher
     self._rng = jax.random.key(seed)
@@ -27,7 +30,7 @@ class Agent:
     @jax.jit
     def choose(params, rng, state):
       batch = jax.tree.map(lambda x: jnp.asarray(x)[None], state)  # one game: (1, ...)
-      out = searcher(params, rng, batch, num_simulations, explore=False)
+      out = searcher(params, rng, batch, num_simulations, explore=batch.num_moves[0] < explore_moves)
       return out.action[0], jax.vmap(go.legal_actions)(batch)[0]
 
     self._choose = choose
@@ -47,9 +50,12 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.exists(path):
     raise UserError(f"{path} not found: --workdir must be the directory of an AlphaZero training run.")
   with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if config.get("task") != "alphazero":
-    raise UserError(f"{workdir} holds a {config.get('task')!r} run, not an AlphaZero one.")
+    saved = json.load(f)
+  if saved.get("task") != "alphazero":
+    raise UserError(f"{workdir} holds a {saved.get('task')!r} run, not an AlphaZero one.")
+  from jaxai.tasks.alphazero.task import default_config
+  config = default_config()  # settings added since the run was saved keep their defaults.
+  config.update(saved)
   return config
 
 

@@ -19,18 +19,19 @@ def random_moves(go: rules.Go, states: rules.State, rng) -> jax.Array:
 
 
 def make_match(go: rules.Go, search, num_games: int, num_simulations: int):
-  """Jitted `match(params_a, params_b, rng, b_random) -> (G,)` A's result per game: 1 win, 0.5 draw,
-  0 loss. With `b_random` True, B plays uniformly random legal moves (params_b is then unused).
-  The search is deterministic (no exploration noise); games last at most the rules' max_moves."""
+  """Jitted `match(params_a, params_b, rng, b_random, explore) -> (G,)` A's result per game: 1 win,
+  0.5 draw, 0 loss. With `b_random` True, B plays uniformly random legal moves (params_b is then
+  unused). `explore` adds the search's self-play noise to both players' moves, so that games between
+  two deterministic players differ; games last at most the rules' max_moves."""
   if num_games < 2 or num_games % 2:
     raise ValueError(f"num_games={num_games} must be even and >= 2 (each colour plays half).")
   half = num_games // 2
 
-  def agent(params, states, rng):
-    return search(params, rng, states, num_simulations, explore=False).action
-
   @jax.jit
-  def match(params_a, params_b, rng, b_random):
+  def match(params_a, params_b, rng, b_random, explore):
+    def agent(params, states, rng):
+      return search(params, rng, states, num_simulations, explore=explore).action
+
     def ply(loop):
       states, t, rng = loop
       rng, search_rng, random_rng = jax.random.split(rng, 3)

@@ -1,6 +1,7 @@
 """Evaluation games against GNU Go, over GTP with the project's match runner (`jaxai.go.match`).
 
-The agent plays in this process (a `gtp.Engine` behind a `LocalClient`), GNU Go in a subprocess;
+GNU Go is deterministic, so the agent samples its moves in the first `eval_explore_moves` plies of
+each game (self-play noise), and searches deterministically after. The agent plays in this process (a `gtp.Engine` behind a `LocalClient`), GNU Go in a subprocess;
 the match's referee applies the same rules as training (Tromp-Taylor, positional superko) and the
 same move limit. Without a GNU Go binary a warning is logged once and the metric is omitted.
 """
@@ -18,7 +19,8 @@ class GnuGoEvaluation:
     self.level = config.gnugo_level if level is None else level
     self.games = config.eval_gnugo_games if games is None else games
     self.agent = None
-    self._make_agent = lambda params: Agent(go, searcher, params, config.eval_simulations, config.seed)
+    self._make_agent = lambda params: Agent(go, searcher, params, config.eval_simulations, config.seed,
+                                            explore_moves=config.eval_explore_moves)
     self.available = gnugo.available()
     if not self.available:
       logging.warning("GNU Go not found, so eval/win_rate_vs_gnugo is left out: install it with "

@@ -64,28 +64,20 @@ class Searcher:
     return mcts.RecurrentFnOutput(reward=reward, discount=discount, prior_logits=logits,
                                   value=value), (nxt, next_legal)
 
-  def __call__(self, params, rng, states: rules.State, num_simulations: int,
-               explore: bool) -> mcts.PolicyOutput:
-    """Searches from `states` (B, ...). `explore`: self-play noise (Gumbel sampling or Dirichlet
-    noise); without it the search is deterministic and `action` is the move to play."""
+  def __call__(self, params, rng, states: rules.State, num_simulations: int, explore) -> mcts.PolicyOutput:
+    """Searches from `states` (B, ...). `explore` (a bool, traced or not): self-play noise (Gumbel
+    sampling, or Dirichlet noise and visit-count sampling for the first `temperature_moves` moves);
+    without it the search is deterministic and `action` is the move to play."""
     cfg = self.cfg
+    explore = jnp.asarray(explore, jnp.float32)
     logits, value, legal = self.evaluate(params, states)
     root = mcts.RootFnOutput(prior_logits=logits, value=value, embedding=(states, legal))
     if cfg.policy == "gumbel":
       return mcts.gumbel_muzero_policy(
           params, rng, root, self.recurrent_fn, num_simulations, invalid_actions=~legal,
-          max_num_considered_actions=cfg.max_num_considered_actions,
-          gumbel_scale=1.0 if explore else 0.0)
-    out = mcts.muzero_policy(
+          max_num_considered_actions=cfg.max_num_considered_actions, gumbel_scale=explore)
+    temperature = explore * (states.num_moves < cfg.temperature_moves)  # (B,); 0 = most visited.
+    return mcts.muzero_policy(
         params, rng, root, self.recurrent_fn, num_simulations, invalid_actions=~legal,
-        dirichlet_fraction=cfg.dirichlet_fraction if explore else 0.0,
-        dirichlet_alpha=cfg.dirichlet_alpha)
-    visits = out.action_weights
-    if explore:  # sample from the visit counts early in each game, then play the most visited.
-      sampled = jax.random.categorical(
-          jax.random.fold_in(rng, 1), jnp.log(jnp.where(legal, visits, 0.0) + 1e-30), axis=-1)
-      greedy = jnp.argmax(visits, -1)
-      action = jnp.where(states.num_moves < cfg.temperature_moves, sampled, greedy)
-    else:
-      action = jnp.argmax(visits, -1)
-    return out.replace(action=action.astype(jnp.int32))
+        dirichlet_fraction=cfg.dirichlet_fraction * explore, dirichlet_alpha=cfg.dirichlet_alpha,
+        temperature=temperature)

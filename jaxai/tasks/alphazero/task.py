@@ -9,7 +9,8 @@ One train step:
       then `updates_per_step` gradient steps on minibatches drawn uniformly from the window:
       policy cross-entropy against the search policy (illegal moves masked) + value MSE against
       the outcome. Learning starts once the window holds `min_replay` positions.
-Evaluation: win rates of the search (deterministic, `eval_simulations`) against a uniform-random
+Evaluation: win rates of the search (`eval_simulations`; deterministic, except against the previous
+parameters where both sides keep the self-play noise so that games differ) against a uniform-random
 player, against the parameters of the previous evaluation (`state.extra['previous_params']`, taken
 by the train step at every multiple of eval_every_steps; the initial parameters when that is 0), and
 against GNU Go through GTP (`eval_gnugo_games` games at `gnugo_level`), each over both colours.
@@ -52,6 +53,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.eval_simulations = 32       # search simulations per move in evaluation games.
   config.eval_gnugo_games = 4        # games vs GNU Go per evaluation (half each colour); 0 disables.
   config.gnugo_level = 1             # GNU Go --level (0-10).
+  config.eval_explore_moves = 4      # vs GNU Go (deterministic): plies per game in which the agent
+                                     # samples its move with self-play noise, so that games differ.
   config.log_every_steps = 20
   config.checkpoint_every_steps = 200
   config.optimizer = optim.default_config()
@@ -183,8 +186,9 @@ def make_evaluate(config, go: rules.Go, searcher: Searcher):
     step = int(jax.device_get(state.step))
     rng = jax.device_put(jax.random.fold_in(base_rng, step), jax.local_devices()[0])
     params, previous = jax.device_put((state.params, state.extra["previous_params"]), jax.local_devices()[0])
-    random_score = jax.device_get(match(params, params, rng, True))
-    previous_score = jax.device_get(match(params, previous, rng, False))
+    random_score = jax.device_get(match(params, params, rng, True, False))
+    # Two deterministic players would replay the same two games: both explore as in self-play.
+    previous_score = jax.device_get(match(params, previous, rng, False, True))
     out = {"eval/win_rate_vs_random": float(random_score.mean()),
            "eval/win_rate_vs_previous": float(previous_score.mean()), "eval/games": float(n)}
     if gnugo is not None:
