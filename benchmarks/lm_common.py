@@ -45,6 +45,20 @@ def train(config: str, workdir: str, data_dir: str, overrides: list[str]) -> dic
           "sample": open(os.path.join(workdir, "samples", samples[-1])).read() if samples else ""}
 
 
+def flops_per_token(config_file: str, data_dir: str) -> float:
+  """Model training FLOPs per token of `configs/<file>.py[:variant]`, as the trainer's perf/mfu counts them."""
+  import importlib.util
+  from jaxai import tasks
+  path, _, variant = config_file.partition(":")
+  spec = importlib.util.spec_from_file_location("benchmark_config", os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant)
+  config.data_dir = data_dir
+  task = tasks.make_task(config)
+  return task.flops_per_step / task.units_per_step["tokens"]
+
+
 def peak_flops() -> float:
   """The peak the trainer's perf/mfu divides by (jaxai.core.flops; measured here again, in this process)."""
   from jaxai.core import flops

@@ -27,14 +27,21 @@ def main():
   settings = [f"--config.num_train_steps={args.steps}", "--config.optimizer.warmup_steps=2",
               "--config.log_every_steps=4", "--config.eval_windows=8", "--config.sample.num_chars=0",
               "--config.checkpoint_every_steps=0"]
-  r = lm_common.train("configs/shakespeare_char_gpt.py:nanogpt_gpu", workdir, args.data_dir, settings + overrides)
-  peak = lm_common.peak_flops()
+  config = "configs/shakespeare_char_gpt.py:nanogpt_gpu"
+  r = lm_common.train(config, workdir, args.data_dir, settings + overrides)
+  per_token = lm_common.flops_per_token(config, args.data_dir)
+  achieved = r["tokens_per_sec"] * per_token
+  peak = lm_common.peak_flops()  # measured again now: the machine is shared, so it varies.
   a100_tokens_per_sec = STEPS * TOKENS_PER_STEP / NANOGPT_SECONDS
   print("\n=== nanoGPT GPU settings (6 layers, 6 heads, 384 wide, block 256, batch 64) on this machine ===")
   print(f"nanoGPT on one A100: val loss {NANOGPT_LOSS} after {STEPS} iterations in ~{NANOGPT_SECONDS / 60:.0f} min "
         f"(~{a100_tokens_per_sec:,.0f} tokens/s implied)")
-  print(f"here: {r['steps']} steps, training tokens/s {r['tokens_per_sec']:,.0f}, MFU {r['mfu']:.1%} of the measured "
-        f"peak {peak / 1e9:.1f} GFLOP/s (float32 2048x2048 matmul)")
+  print(f"model FLOPs per token {per_token / 1e6:.1f} M (6 per weight + attention); nanoGPT's A100 run: "
+        f"{a100_tokens_per_sec * per_token / 1e12:.1f} TFLOP/s, {a100_tokens_per_sec * per_token / 312e12:.0%} of "
+        "the A100's 312 TFLOP/s bf16 peak")
+  print(f"here: {r['steps']} steps, training tokens/s {r['tokens_per_sec']:,.0f} = {achieved / 1e9:.1f} GFLOP/s; "
+        f"perf/mfu {r['mfu']:.1%} (against the peak the run measured at its start, in its log); "
+        f"{achieved / peak:.1%} of the peak measured now, {peak / 1e9:.1f} GFLOP/s (float32 2048x2048 matmul)")
   if r["tokens_per_sec"]:
     print(f"5000 steps here would take ~{STEPS * TOKENS_PER_STEP / r['tokens_per_sec'] / 3600:.1f} h of training")
   print(f"wall time {r['wall']:.0f} s (start-up, compilation, one small evaluation included); workdir: {workdir}")

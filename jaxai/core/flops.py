@@ -11,6 +11,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from absl import logging
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,6 +27,7 @@ def matmul_flops_per_sec(n: int, dtype: str, repeats: int = 5) -> float:
     start = time.perf_counter()
     matmul(a, b).block_until_ready()
     best = min(best, time.perf_counter() - start)
+  logging.info("Peak of a %dx%d %s matmul on %s: %.1f GFLOP/s", n, n, dtype, device, 2.0 * n ** 3 / best / 1e9)
   return 2.0 * n ** 3 / best
 
 
