@@ -265,13 +265,12 @@ class Go:
                            jnp.where((state.board == WHITE)[:, None], jnp.asarray(self._zobrist_white),
                                      jnp.uint32(0)))  # (N, 2)
     group_hash = jax.ops.segment_sum(stone_keys, state.labels, num_segments=n)  # (N, 2) by representative
-    nb_label = _pad(state.labels, -1)[neighbours]  # (N, 4)
-    nb_group_hash = _pad(group_hash[state.labels], 0)[neighbours]  # (N, 4, 2)
+    nb_label = _pad(state.labels, n)[neighbours]  # (N, 4); off the board: n, whose hash is 0
+    nb_group_hash = _pad(group_hash, 0)[nb_label]  # (N, 4, 2)
     # A group touching the point from two sides is captured once: keep its first neighbour only.
-    first = captures
-    for k in range(1, 4):
-      seen = (captures[:, :k] & (nb_label[:, :k] == nb_label[:, k:k + 1])).any(1)
-      first = first.at[:, k].set(captures[:, k] & ~seen)
+    first = jnp.stack([captures[:, 0]] + [
+        captures[:, k] & ~(captures[:, :k] & (nb_label[:, :k] == nb_label[:, k:k + 1])).any(1)
+        for k in range(1, 4)], 1)  # (N, 4)
     removed_hash = jnp.where(first[:, :, None], nb_group_hash, jnp.uint32(0)).sum(1, dtype=jnp.uint32)  # (N, 2)
     own_keys = jnp.where(state.to_play == BLACK, jnp.asarray(self._zobrist_black),
                          jnp.asarray(self._zobrist_white))  # (N, 2)
