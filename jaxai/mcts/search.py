@@ -5,8 +5,8 @@ whole batch at once; the per-node rules (action_selection) are vmapped over the 
 Randomness (the same stream as mctx): the key is split per simulation into (next key, walk key, expansion
 key); the walk key is split once per game, and each game's key once per step of its walk into (next, jitter).
 The jitter key draws PUCT's tie-break noise, tie_break * U[0, 1) per action; it can only change the argmax
-when two scores lie within tie_break of each other, so it is drawn only at steps where some game has such a
-near tie. recurrent_fn receives the expansion key.
+when two scores lie within tie_break of each other, so it is drawn only for simulations whose walk meets such
+a near tie (see simulate). recurrent_fn receives the expansion key.
 """
 import jax
 import jax.numpy as jnp
@@ -48,50 +48,59 @@ def search(params, rng, *, root, recurrent_fn, root_scores_fn, interior_scores_f
 def simulate(keys, tree: Tree, root_scores_fn, interior_scores_fn, max_depth: int, tie_break: float = 0.0):
   """Walks every game's tree from the root until an unexpanded edge or max_depth edges. keys: (B,).
 
-  Returns (parent (B,), action (B,)): the edge to expand. All games step together (depth is shared); a game
-  that has stopped keeps its edge while the others go on.
+  Returns (parent (B,), action (B,)): the edge to expand. With tie_break > 0 the walk first runs without
+  jitter, noting whether any game met a near tie on its way; only then is it rerun with the jitter (which
+  costs a key split and A uniform draws per game and step, far more than the rest of the walk).
   """
+  walk = lambda jitter: _walk(keys, tree, root_scores_fn, interior_scores_fn, max_depth, tie_break, jitter)
+  parent, action, near_tie = walk(False)
+  if not tie_break:
+    return parent, action
+  return jax.lax.cond(near_tie, lambda: walk(True)[:2], lambda: (parent, action))
+
+
+def _walk(keys, tree, root_scores_fn, interior_scores_fn, max_depth, tie_break, jitter: bool):
+  """The walk of all games in step (depth is shared); a game that has stopped keeps its edge while the
+  others go on. Returns (parent (B,), action (B,), whether some step had a near tie)."""
   games = jnp.arange(keys.shape[0])
+
+  def choose(keys, nodes, depth, scores_fn, active):
+    """One step for every game: (keys advanced where active, argmax actions (B,), near tie ())."""
+    scores = jax.vmap(scores_fn, in_axes=(0, 0, None))(tree, nodes, depth)  # (B, A)
+    near_tie = _has_near_tie(scores, tie_break, active) if tie_break else jnp.bool_(False)
+    if jitter:
+      split = jax.vmap(jax.random.split)(keys)  # (B, 2): (next key, jitter key)
+      keys = jnp.where(active, split[:, 0], keys)
+      scores = scores + tie_break * jax.vmap(lambda key: jax.random.uniform(key, scores.shape[-1:]))(split[:, 1])
+    return keys, jnp.argmax(scores, axis=-1).astype(jnp.int32), near_tie
+
   root = jnp.full(games.shape, Tree.ROOT_INDEX, jnp.int32)
-  keys, action = _choose(keys, tree, root, 0, root_scores_fn, tie_break, jnp.ones(games.shape, bool))
-  start = (keys, root, action, tree.children_index[games, root, action], jnp.int32(1))
+  keys, action, near_tie = choose(keys, root, 0, root_scores_fn, jnp.ones(games.shape, bool))
+  start = (keys, root, action, tree.children_index[games, root, action], jnp.int32(1), near_tie)
 
   def walking(child, depth):
     return jnp.logical_and(child != Tree.UNVISITED, depth < max_depth)  # (B,)
 
   def step(carry):
-    keys, parent, action, child, depth = carry
+    keys, parent, action, child, depth, near_tie = carry
     going = walking(child, depth)
     node = jnp.where(going, child, parent)  # stopped games recompute their last node, and discard it
-    keys, next_action = _choose(keys, tree, node, depth, interior_scores_fn, tie_break, going)
+    keys, next_action, tie = choose(keys, node, depth, interior_scores_fn, going)
     return (keys, node, jnp.where(going, next_action, action),
-            jnp.where(going, tree.children_index[games, node, next_action], child), depth + 1)
+            jnp.where(going, tree.children_index[games, node, next_action], child), depth + 1, near_tie | tie)
 
-  _, parent, action, _, _ = jax.lax.while_loop(lambda c: jnp.any(walking(c[3], c[4])), step, start)
-  return parent, action
-
-
-def _choose(keys, tree, nodes, depth, scores_fn, tie_break, active):
-  """One selection step for every game: (keys advanced where active (B,), argmax actions (B,))."""
-  split = jax.vmap(jax.random.split)(keys)  # (B, 2)
-  keys = jnp.where(active, split[:, 0], keys)
-  scores = jax.vmap(scores_fn, in_axes=(0, 0, None))(tree, nodes, depth)  # (B, A)
-  if tie_break:
-    scores = _jitter_near_ties(split[:, 1], scores, tie_break, active)
-  return keys, jnp.argmax(scores, axis=-1).astype(jnp.int32)
+  _, parent, action, _, _, near_tie = jax.lax.while_loop(lambda c: jnp.any(walking(c[3], c[4])), step, start)
+  return parent, action, near_tie
 
 
-def _jitter_near_ties(keys, scores, tie_break, active):
-  """scores + tie_break * U[0, 1), drawn only if some active game's best two scores are close enough for
-  the jitter to reorder them (adding it elsewhere cannot change an argmax). keys: (B,); scores: (B, A)."""
+def _has_near_tie(scores, tie_break, active):
+  """Whether some active game's best two scores are close enough for jitter below tie_break to reorder
+  them (elsewhere the jitter cannot change the argmax). scores: (B, A); active: (B,)."""
   best = jnp.max(scores, axis=-1, keepdims=True)  # (B, 1)
-  # Jitter below tie_break cannot lift a score that is more than tie_break + rounding below the best.
-  margin = tie_break + 4 * jnp.finfo(scores.dtype).eps * jnp.abs(best)
+  margin = tie_break + 4 * jnp.finfo(scores.dtype).eps * jnp.abs(best)  # the jitter plus rounding
   contenders = jnp.sum(scores >= best - margin, axis=-1)  # (B,) the best itself, plus near ties
   # A row with no finite score (no legal action) keeps -inf everywhere, jitter or not.
-  near_tie = jnp.any(active & (contenders > 1) & jnp.isfinite(best[:, 0]))
-  jitter = lambda: tie_break * jax.vmap(lambda k: jax.random.uniform(k, scores.shape[-1:]))(keys)
-  return jax.lax.cond(near_tie, lambda: scores + jitter(), lambda: scores)
+  return jnp.any(active & (contenders > 1) & jnp.isfinite(best[:, 0]))
 
 
 def expand(params, rng, tree: Tree, recurrent_fn, parent, action, node) -> Tree:
