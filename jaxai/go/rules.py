@@ -10,7 +10,10 @@ Rules (Tromp-Taylor, except for the ko options):
   * A stone is placed on an empty point; opponent groups left without liberties are removed, then the
     mover's own group must have a liberty: suicide is illegal (a move that captures is never suicide).
   * Ko. `superko=True` (default): positional superko, a stone placement may not recreate any earlier
-    whole-board position (side to move ignored); such moves are masked out of `legal_actions`.
+    whole-board position (side to move ignored); such moves are masked out of `legal_actions`. This is
+    Tromp-Taylor's own ko rule: it forbids every cycle (triple ko, sending two returning one), not only
+    the immediate recapture, so self-play cannot loop, and a repetition is known before the move is
+    played, which a search needs (legality is all in the mask).
     `superko=False`: simple ko, only the immediate recapture of a single stone that just captured a
     single stone is illegal. With `superko=False, repetition_loses=True`, a placement that repeats an
     earlier position is legal but ends the game, lost by the player who made it (pgx's rule; used to test
