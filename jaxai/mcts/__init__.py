@@ -8,8 +8,8 @@ Domain-agnostic: the game lives entirely in recurrent_fn. Conventions follow mct
 from jaxai.mcts.outputs import PolicyOutput, RecurrentFnOutput, RootFnOutput
 from jaxai.mcts.policies import GumbelExtraData, gumbel_muzero_policy, muzero_policy
 from jaxai.mcts.qtransforms import qtransform_by_parent_and_siblings, qtransform_completed_by_mix_value
-from jaxai.mcts.tree import Tree
+from jaxai.mcts.tree import SearchSummary, Tree
 
 __all__ = ["RootFnOutput", "RecurrentFnOutput", "PolicyOutput", "muzero_policy", "gumbel_muzero_policy",
            "qtransform_by_parent_and_siblings", "qtransform_completed_by_mix_value", "Tree",
-           "GumbelExtraData"]
+           "SearchSummary", "GumbelExtraData"]

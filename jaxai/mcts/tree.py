@@ -67,6 +67,20 @@ class Tree:
     """(B, A) q-values of the root actions (0 + discount * 0 for unvisited ones)."""
     return self.qvalues(jnp.full(self.node_visits.shape[:1], self.ROOT_INDEX))
 
+  def summary(self) -> "SearchSummary":
+    """The root statistics in one container (the same fields as mctx's Tree.summary())."""
+    return SearchSummary(visit_counts=self.root_visit_counts(), visit_probs=self.root_visit_probs(),
+                         value=self.root_value(), qvalues=self.root_qvalues())
+
+
+@flax.struct.dataclass
+class SearchSummary:
+  """Root statistics of a finished search (Tree.summary())."""
+  visit_counts: jax.Array  # (B, A) root action visits, as floats
+  visit_probs: jax.Array  # (B, A) visit counts normalised to sum to 1
+  value: jax.Array  # (B,) search value of the root
+  qvalues: jax.Array  # (B, A) q-values of the root actions
+
 
 def init_tree(root, num_simulations: int, invalid_actions: jax.Array, extra_data: Any = None) -> Tree:
   """An empty tree with the root evaluated (one visit, its network value and priors)."""

@@ -58,6 +58,9 @@ def assert_same_search(out, ref):
   np.testing.assert_allclose(tree.node_values, ref_tree.node_values, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(out.action_weights, ref.action_weights, rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(out.action, ref.action)
+  summary, ref_summary = tree.summary(), ref_tree.summary()
+  for field in ("visit_counts", "visit_probs", "value", "qvalues"):
+    np.testing.assert_allclose(getattr(summary, field), getattr(ref_summary, field), rtol=1e-6, atol=1e-6)
 
 
 def test_muzero_policy_matches_mctx(invalid):
