@@ -55,7 +55,7 @@ def test_tiny_gpt_overfits_a_short_text():
   x = jnp.asarray(ids[starts[:, None] + np.arange(block)])      # (N, block) every window.
   y = jnp.asarray(ids[starts[:, None] + np.arange(block) + 1])
   params = jax.jit(model.init)(jax.random.key(0), x[:1])["params"]
-  tx = optax.adam(3e-3)
+  tx = optax.adam(5e-3)
 
   @jax.jit
   def train(params):
@@ -65,11 +65,11 @@ def test_tiny_gpt_overfits_a_short_text():
       loss, grads = jax.value_and_grad(loss_fn)(params)
       updates, opt = tx.update(grads, opt, params)
       return (optax.apply_updates(params, updates), opt), loss
-    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), None, length=300)
+    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), None, length=150)
     return params, losses
 
   params, losses = train(params)
-  assert losses[0] > 2.5 and losses[-1] < 0.05, (losses[0], losses[-1])
+  assert losses[0] > 2.5 and losses[-1] < 0.1, (losses[0], losses[-1])
   # Greedy generation from the first characters now recites the text.
   prompt = text[:8]
   out = sample.Sampler(model).generate(params, vocab.encode(prompt), block - 8, temperature=0.0)
