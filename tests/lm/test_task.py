@@ -13,6 +13,7 @@ from jaxai.core.errors import UserError
 from jaxai.data.text import CharVocab
 from jaxai.lm import sample
 from jaxai.models import gpt
+from jaxai.tasks import lm
 from tests.helpers import leaves_with_paths, load_config, metrics_lines, restore_state
 
 
@@ -108,3 +109,22 @@ def test_resume_after_interruption_is_bitwise(tmp_path):
   got = leaves_with_paths(restore_state(tmp_path / "resumed", task))
   assert int(got[".step"]) == config.num_train_steps
   assert all(np.array_equal(want[k], got[k]) for k in want)
+
+
+@pytest.mark.parametrize("variant, millions", [("nanogpt_cpu", 0.80), ("nanogpt_gpu", 10.65)])
+def test_nanogpt_variants_have_nanogpts_parameter_counts(variant, millions):
+  """nanoGPT prints 'number of parameters' without the position embeddings: 0.80M and 10.65M."""
+  config = load_config("shakespeare_char_gpt", variant=variant)
+  model = lm.make_model(config, vocab_size=65)
+  params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, config.block_size), jnp.int32))["params"]
+  count = sum(x.size for x in jax.tree.leaves(params)) - params["wpe"].size
+  assert round(count / 1e6, 2) == millions
+
+
+@pytest.mark.parametrize("name, variants", [("shakespeare_char_gpt", ["", "nanogpt_cpu", "nanogpt_gpu", "tiny"]),
+                                            ("shakespeare_char_lstm", ["", "tiny"])])
+def test_every_variant_passes_the_config_checks(name, variants):
+  for variant in variants:
+    config = load_config(name, variant=variant)
+    lm.check_config(config)
+    trainer.check_config(config)
