@@ -23,8 +23,18 @@ step is bound by the sequential search loop (~2-5 ms per batched evaluation and 
 `num_games` can rise to 1024+ at about the same cost per step: the 1000-step budget runs in ~5
 minutes, and 10-20x the games (the 9x9 config: 256 games x 32 simulations, 100k steps) fit in a day.
 
-Measured (2 CPU cores shared with other jobs, load average 6-13; jax 0.10.2 CPU; seed 0):
-  see the report at the end of this file's last run (figures below).
+Measured with the defaults (train: `python -m jaxai.main --config=configs/go7_alphazero.py`, 800
+steps; then `python benchmarks/go_strength.py --skip_training --gnugo_games=16`) on 2 CPU cores shared
+with other jobs (load average 6-13; jax 0.10.2 CPU; seed 0):
+  training    800 steps in 1075 s of train time (0.74 train steps/s), 23 min wall with start-up and
+              five evaluations; 5,993 self-play games (5.6 games/s, ~74 plies each by the end),
+              410k self-play moves; final policy loss 2.05, value loss 0.47 (from 3.1 and 0.72).
+  vs random   1.000 over 100 games (95% 0.963-1.000); already 1.000 at every evaluation from step 200.
+  vs previous 0.94 (step 200 vs initial), 0.81, 0.88, 0.75 (32 exploring games each).
+  vs GNU Go   level 1: 0.000 over 16 games (95% 0.000-0.194); level 10: 0.000 over 16 (0.000-0.194).
+              GNU Go captures every stone (W+56.5 / B+41.5): the agent opens sensibly but loses the
+              fights and passes while its groups are still capturable. Beating GNU Go on 7x7 needs a
+              budget of a different order (see the scaling above), not reachable on this machine.
 """
 import argparse
 import json
