@@ -6,9 +6,9 @@ against GNU Go at levels 1 and 10, on 7x7 (komi 7.5, Tromp-Taylor, positional su
 
 1. Training: `python -m jaxai.main --config=configs/go7_alphazero.py --workdir=<workdir>/run
    --config.num_train_steps=<steps>` as a subprocess (a finished workdir is not retrained; a partial
-   one resumes). Budget of the default: 1000 train steps = 512k self-play moves (64 games x 8 plies
-   per step, Gumbel MuZero search with 16 simulations, a 4-block 32-channel network), ~9.5k games,
-   2 x 256-position gradient steps per train step.
+   one resumes). Budget of the default: 800 train steps = 410k self-play moves (64 games x 8 plies
+   per step, Gumbel MuZero search with 16 simulations, a 4-block 32-channel network), ~6k games,
+   2 x 256-position gradient steps per train step: ~20 min of training here.
 2. Evaluation of the final checkpoint (`load_agent`, deterministic search, --simulations per move):
    vs random  --random_games games in JAX (`arena.make_match`, half with each colour);
    vs GNU Go  --gnugo_games games per level through GTP (`jaxai.go.match.run_match`, colours
@@ -20,8 +20,8 @@ time (sum of the logged intervals, evaluations excluded).
 How the budget scales: one train step is ~128 batched network evaluations of 64 positions (the
 search) plus two 256-position gradient steps; on 2 shared CPU cores that is 1-4 s. On one GPU the same
 step is bound by the sequential search loop (~2-5 ms per batched evaluation and rules step), so
-`num_games` can rise to 1024+ at about the same cost per step: the 1000-step budget runs in ~5
-minutes, and 10-20x the games (the 9x9 config: 256 games x 32 simulations, 100k steps) fit in a day.
+`num_games` can rise to 1024+ at about the same cost per step: the 800-step budget runs in ~5
+minutes (an estimate, not measured), and 10-20x the games (the 9x9 config: 256 games x 32 simulations, 100k steps) fit in a day.
 
 Measured with the defaults (train: `python -m jaxai.main --config=configs/go7_alphazero.py`, 800
 steps; then `python benchmarks/go_strength.py --skip_training --gnugo_games=16`) on 2 CPU cores shared
@@ -74,7 +74,7 @@ def speed(workdir: str) -> dict:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", default="/tmp/go_strength")
-  parser.add_argument("--steps", type=int, default=1000)
+  parser.add_argument("--steps", type=int, default=800)
   parser.add_argument("--random_games", type=int, default=100)
   parser.add_argument("--gnugo_games", type=int, default=20)
   parser.add_argument("--gnugo_levels", default="1,10")

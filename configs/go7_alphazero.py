@@ -1,5 +1,6 @@
 """AlphaZero on 7x7 Go (komi 7.5, Tromp-Taylor): the small board for quick experiments.
-Variants: '' (~30 min on 2 CPU cores; see benchmarks/go_strength.py) and 'tiny' (5x5, seconds; tests).
+Variants: '' (~25 min on 2 shared CPU cores: beats a random player 100/100, loses to GNU Go;
+benchmarks/go_strength.py) and 'tiny' (5x5, seconds; tests).
 
   python -m jaxai.main --config=configs/go7_alphazero.py --workdir=/tmp/go7
   python -m jaxai.go.gtp --workdir=/tmp/go7        # play it over GTP
