@@ -145,6 +145,7 @@ def test_loaded_agent_plays_only_legal_moves(trained_workdir):
   agent = alphazero.load_agent(str(workdir), num_simulations=2)
   go = agent.go
   assert go.size == 5
+  assert go.max_moves == 2 * 5 * 5  # the rules' full length for play, not the run's short self-play cap.
   state = go.init()
   legal_fn = jax.jit(go.legal_actions)
   step = jax.jit(go.step)

@@ -60,17 +60,21 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def load_agent(workdir: str, num_simulations: int | None = None, policy: str | None = None,
-               seed: int = 0) -> Agent:
+               seed: int = 0, max_moves: int = 0) -> Agent:
   """The latest checkpoint of the AlphaZero run in `workdir` as a player.
 
   num_simulations: search simulations per move (default: the run's eval_simulations).
   policy: 'gumbel' or 'muzero' search (default: the run's).
+  max_moves: game length the player's rules allow (default 2 * size^2, not the run's self-play cap,
+    which short training configs set low; the network does not depend on it).
   """
   from jaxai.tasks.alphazero import task as task_lib
   config = read_config(workdir)
   if policy is not None:
     config.search.policy = policy
-  go = task_lib.make_game(config)
+  play_config = ml_collections.ConfigDict(config.to_dict())
+  play_config.max_moves = max_moves
+  go = task_lib.make_game(play_config)
   model = task_lib.make_model(config, go)
   searcher = Searcher(go, model, config.search)
   task = task_lib.make_task(_without_gnugo(config))
