@@ -76,7 +76,7 @@ class _Collector:
     if self._on_mesh:
       self._fn = jit_collect(task, mesh)
       self._carry = mesh_lib.global_batch(task.init_carry(), mesh)
-      self._rng = jax.device_put(rng, mesh_lib.replicated(mesh))
+      self._rng = rng  # uncommitted: jit replicates it over the mesh (also across processes).
       self._place_policy = lambda policy: policy  # the state is already replicated over the mesh.
     else:
       device = jax.local_devices()[0]

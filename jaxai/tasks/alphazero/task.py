@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxai.core import optim
+from jaxai.core import mesh as mesh_lib, optim
 from jaxai.core.config import trainer_config
 from jaxai.core.errors import UserError
 from jaxai.core.state import TrainState
@@ -183,16 +183,18 @@ def make_evaluate(config, go: rules.Go, searcher: Searcher):
   base_rng = jax.random.key(config.seed + 2)
 
   def evaluate(state) -> dict:
-    step = int(jax.device_get(state.step))
+    # This process's copies of the replicated state (under jax.distributed it spans processes).
+    step, params, previous = mesh_lib.local_copy((state.step, state.params, state.extra["previous_params"]))
+    step = int(jax.device_get(step))
     rng = jax.device_put(jax.random.fold_in(base_rng, step), jax.local_devices()[0])
-    params, previous = jax.device_put((state.params, state.extra["previous_params"]), jax.local_devices()[0])
+    params, previous = jax.device_put((params, previous), jax.local_devices()[0])
     random_score = jax.device_get(match(params, params, rng, True, False))
     # Two deterministic players would replay the same two games: both explore as in self-play.
     previous_score = jax.device_get(match(params, previous, rng, False, True))
     out = {"eval/win_rate_vs_random": float(random_score.mean()),
            "eval/win_rate_vs_previous": float(previous_score.mean()), "eval/games": float(n)}
-    if gnugo is not None:
-      out |= gnugo(jax.device_get(state.params), step)
+    if gnugo is not None and jax.process_index() == 0:  # host-side games: once, where metrics are written.
+      out |= gnugo(jax.device_get(params), step)
     return out
 
   return evaluate

@@ -1,0 +1,39 @@
+"""Every domain trains under jax.distributed: 2 local processes (launch/local.py) over one mesh.
+
+Classification and RL have their own multi-process tests (test_cli_multiprocess.py, tasks/test_rl_cli.py).
+"""
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.helpers import DATA_DIR, REPO_ROOT, check_ok, cli_env, metrics_lines, run_cli
+
+
+def launch(config: str, workdir, *args: str) -> subprocess.CompletedProcess:
+  return check_ok(subprocess.run(
+      [sys.executable, "launch/local.py", "--processes=2", "--", f"--config={REPO_ROOT / 'configs' / config}",
+       f"--workdir={workdir}", *args], cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+      timeout=600))
+
+
+def test_char_gpt_in_two_processes_matches_one_process_with_two_devices(tmp_path):
+  """Each process reads only its rows of every global batch; the losses equal one process's."""
+  two, one = tmp_path / "two", tmp_path / "one"
+  overrides = {"num_train_steps": 6, "log_every_steps": 1}
+  proc = launch("shakespeare_char_gpt.py:tiny", two, f"--config.data_dir={DATA_DIR}",
+                *[f"--config.{k}={v}" for k, v in overrides.items()])
+  assert "2 devices, 2 processes" in proc.stderr
+  check_ok(run_cli("shakespeare_char_gpt.py:tiny", one, overrides, devices=2))
+  losses = lambda w: [r["train/loss"] for r in metrics_lines(w) if "train/loss" in r]
+  assert len(losses(two)) == 6
+  np.testing.assert_allclose(losses(two), losses(one), rtol=1e-5)
+
+
+def test_alphazero_self_play_and_training_in_two_processes(tmp_path):
+  """Self-play runs data-parallel over the 2-process mesh (games split), training on the global batch;
+  evaluation runs on each process's copy of the parameters."""
+  proc = launch("go7_alphazero.py:tiny", tmp_path, "--config.eval_gnugo_games=0")
+  assert "2 devices, 2 processes" in proc.stderr
+  records = metrics_lines(tmp_path)
+  assert [r for r in records if "train/policy_loss" in r] and [r for r in records if "eval/win_rate_vs_random" in r]
