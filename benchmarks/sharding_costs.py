@@ -57,7 +57,6 @@ def collectives(hlo: str) -> dict:
 def measure(config_path: str) -> dict:
   """In this process (its fake device count already set): compile the config's train step, read costs."""
   import jax
-  from ml_collections import config_flags  # noqa: F401  (config files may import it)
   import importlib.util
   from jaxai import tasks
   from jaxai.core import mesh as mesh_lib, trainer

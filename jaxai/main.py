@@ -3,8 +3,6 @@
 Override any config key with --config.<key>=<value> (e.g. --config.batch_size=256). A workdir that
 already holds checkpoints is resumed from the latest one.
 """
-import logging as std_logging
-import os
 import sys
 
 from absl import app, flags, logging
@@ -29,24 +27,13 @@ _DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-class _OnlyOwnInfo(std_logging.Filter):
-  """Keeps INFO lines from jaxai itself and warnings from everyone (Orbax logs every save at INFO)."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or f"{os.sep}jaxai{os.sep}" in record.pathname
-
-
-def _quiet_libraries():
-  logging.get_absl_handler().addFilter(_OnlyOwnInfo())
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}. Config overrides look like --config.key=value.")
   import jax  # after flag parsing, so --help stays fast.
-  from jaxai.core import distributed, trainer
+  from jaxai.core import distributed, logs, trainer
   from jaxai import tasks
-  _quiet_libraries()
+  logs.quiet_libraries()
   config = _CONFIG.value
   try:
     if _COORDINATOR.value or _NUM_PROCESSES.value is not None or _PROCESS_ID.value is not None:

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def load_config(name: str, overrides: dict | None = None, variant: str = "tiny",
       raise KeyError(f"config has no key {key!r}")
     node[leaf] = value
   return config
+
+
+def free_port() -> int:
+  """A TCP port nobody listens on right now (for a local coordinator)."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
 
 
 def cli_env(devices: int = 1) -> dict:

@@ -1,6 +1,5 @@
 """Data parallelism changes nothing but speed: 1 device and 4 fake CPU devices, same config and seed,
 give the same per-step training losses and the same evaluation (up to float reduction order)."""
-import jax
 import numpy as np
 import pytest
 

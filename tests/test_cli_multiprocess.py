@@ -1,7 +1,6 @@
 """Two processes x two fake devices (jax.distributed over gloo, via launch/local.py) train like one
 process with four devices, and their checkpoint restores and continues in a single process."""
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ import numpy as np
 
 from jaxai import tasks
 
-from tests.helpers import (DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env,
+from tests.helpers import (DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, free_port,
                            leaves_with_paths, load_config, metrics_lines, restore_state, run_cli)
 
 OVERRIDES = {"num_train_steps": 12, "checkpoint_every_steps": 4}
@@ -47,9 +46,7 @@ def test_bad_process_arguments_are_clear_errors(tmp_path):
 
 
 def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
-  with socket.socket() as s:  # a port nobody listens on.
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+  port = free_port()  # nobody listens there.
   start = time.monotonic()
   proc = run_cli("mnist_cnn.py:tiny", tmp_path, extra_args=[
       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", "--process_id=1",
@@ -64,7 +61,7 @@ def test_sigterm_to_one_process_stops_all_at_one_step_and_resume_matches(tmp_pat
   uninterrupted, preempted = tmp_path / "uninterrupted", tmp_path / "preempted"
 
   def start(workdir):
-    port = _free_port()
+    port = free_port()
     return [subprocess.Popen(cli_command("mnist_cnn.py:tiny", workdir, overrides) + [
         f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
         env=cli_env(), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -94,30 +91,3 @@ def test_sigterm_to_one_process_stops_all_at_one_step_and_resume_matches(tmp_pat
   got = leaves_with_paths(restore_state(preempted, task))
   assert int(got[".step"]) == overrides["num_train_steps"]
   assert [k for k in want if not np.array_equal(np.asarray(want[k]), np.asarray(got[k]))] == []
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-def test_slurm_environment_is_detected(tmp_path):
-  """Two processes with the variables `srun` sets join one run without any process flags."""
-  job_id = _free_port() % 4096  # JAX puts the coordinator on port 61440 + job id % 4096.
-  procs = []
-  for i in range(2):
-    env = dict(cli_env(), SLURM_JOB_ID=str(job_id), SLURM_STEP_NODELIST="localhost", SLURM_NTASKS="2",
-               SLURM_PROCID=str(i), SLURM_LOCALID=str(i))
-    procs.append(subprocess.Popen(cli_command("mnist_cnn.py:tiny", tmp_path, {"num_train_steps": 3}), env=env,
-                                  cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-  errs = [p.communicate(timeout=300)[1] for p in procs]
-  assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-2000:] for e in errs)
-  assert "Joined SLURM: process 1 of 2" in errs[1] and "2 processes" in errs[0], errs[0][-2000:]
-  assert checkpoint_steps(tmp_path) == [3]

@@ -1,10 +1,9 @@
 """The launch/ scripts run as documented, with the cluster tools replaced by local stand-ins: a fake
 `srun` starts the tasks as SLURM would (its environment variables), a fake `gcloud` records its calls."""
 import os
-import socket
 import subprocess
 
-from tests.helpers import DATA_DIR, REPO_ROOT, checkpoint_steps, cli_env
+from tests.helpers import DATA_DIR, REPO_ROOT, checkpoint_steps, cli_env, free_port
 
 TRAIN_ARGS = [f"--config.data_dir={DATA_DIR}", "--config.num_train_steps=3"]
 
@@ -21,12 +20,6 @@ exit $status
 """
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _fake_tool(tmp_path, name, text):
   bin_dir = tmp_path / "bin"
   bin_dir.mkdir(exist_ok=True)
@@ -37,7 +30,7 @@ def _fake_tool(tmp_path, name, text):
 
 def test_slurm_template_runs_two_tasks_as_one_run(tmp_path):
   env = _fake_tool(tmp_path, "srun", FAKE_SRUN)
-  env |= {"SLURM_JOB_ID": str(_free_port() % 4096), "SLURM_NTASKS": "2", "SLURM_SUBMIT_DIR": str(REPO_ROOT)}
+  env |= {"SLURM_JOB_ID": str(free_port() % 4096), "SLURM_NTASKS": "2", "SLURM_SUBMIT_DIR": str(REPO_ROOT)}
   workdir = tmp_path / "run"
   proc = subprocess.run(["bash", "launch/slurm.sbatch", "configs/mnist_cnn.py:tiny", str(workdir), *TRAIN_ARGS],
                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -52,7 +45,7 @@ def test_slurm_template_without_arguments_prints_usage(tmp_path):
 
 
 def test_gpu_multinode_script_on_two_local_processes(tmp_path):
-  coordinator, workdir = f"127.0.0.1:{_free_port()}", tmp_path / "run"
+  coordinator, workdir = f"127.0.0.1:{free_port()}", tmp_path / "run"
   procs = [subprocess.Popen(["bash", "launch/gpu_multinode.sh", "configs/mnist_cnn.py:tiny", str(workdir),
                              *TRAIN_ARGS], cwd=REPO_ROOT, text=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE,

@@ -64,10 +64,11 @@ def detect_cluster() -> str | None:
 
 
 def initialize_from_environment(mode: str, timeout_s: int = 300) -> str | None:
-  """`--distributed=auto|cluster|off` without explicit process flags. Returns the cluster joined."""
-  if mode not in ("auto", "cluster", "off"):
-    raise UserError(f"--distributed={mode!r} must be one of auto, cluster, off.")
-  cluster = detect_cluster() if mode == "auto" else ("the detected cluster" if mode == "cluster" else None)
+  """`--distributed=auto|cluster|off` (absl validates the value) without explicit process flags.
+  Returns the cluster joined, if any."""
+  if mode == "off":
+    return None
+  cluster = detect_cluster() if mode == "auto" else "the detected cluster"
   if cluster is None:
     return None
   try:

@@ -23,9 +23,9 @@ from jaxai.core import flops, mesh as mesh_lib
 from jaxai.core.checkpoint import Checkpointer, signature
 from jaxai.core.errors import UserError
 from jaxai.core.metrics import MetricsWriter, RunningMean
+from jaxai.core.runs import CONFIG_FILE
 from jaxai.core.task import Task
 
-CONFIG_FILE = "config.json"
 
 
 class NonFiniteError(UserError):
@@ -72,24 +72,25 @@ class _Collector:
   """
 
   def __init__(self, task: Task, rng, mesh):
-    self._mesh, self._on_mesh = mesh, task.collect_on_mesh
-    if self._on_mesh:
+    self._mesh = mesh
+    if task.collect_on_mesh:
+      self._device = None
       self._fn = jit_collect(task, mesh)
       self._carry = mesh_lib.global_batch(task.init_carry(), mesh)
       self._rng = rng  # uncommitted: jit replicates it over the mesh (also across processes).
-      self._place_policy = lambda policy: policy  # the state is already replicated over the mesh.
     else:
-      device = jax.local_devices()[0]
+      self._device = jax.local_devices()[0]
       self._fn = jit_collect(task)
-      self._carry = jax.device_put(task.init_carry(), device)
-      self._rng = jax.device_put(rng, device)
-      self._place_policy = lambda policy: jax.device_put(mesh_lib.local_copy(policy), device)
+      self._carry = jax.device_put(task.init_carry(), self._device)
+      self._rng = jax.device_put(rng, self._device)
 
   def batch(self, state) -> tuple[Any, dict]:
-    policy = self._place_policy({"params": state.params, "step": state.step})
-    self._carry, rows, metrics = self._fn(policy, self._carry, self._rng)
-    if self._on_mesh:
+    policy = {"params": state.params, "step": state.step}  # replicated over the mesh.
+    if self._device is None:
+      self._carry, rows, metrics = self._fn(policy, self._carry, self._rng)
       return rows, metrics
+    policy = jax.device_put(mesh_lib.local_copy(policy), self._device)
+    self._carry, rows, metrics = self._fn(policy, self._carry, self._rng)
     return mesh_lib.global_batch(rows, self._mesh), metrics
 
 

@@ -13,9 +13,6 @@ its state, so each new character costs one step of one compiled function. The GP
 the last `block_size // 2` characters and generation goes on. Character n is drawn with the key
 fold_in(key(seed), n), so a seed fixes the text.
 """
-import json
-import logging as std_logging
-import os
 import sys
 
 import jax
@@ -114,49 +111,29 @@ class Sampler:
 
 def load_run_config(workdir: str):
   """The config a language-model run in `workdir` was trained with (its config.json)."""
-  import ml_collections
-  from jaxai.core import trainer
+  from jaxai.core import runs
 
-  path = os.path.join(workdir, trainer.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise UserError(f"{path} does not exist: --workdir must be the directory of a training run "
-                    "(python -m jaxai.main --config=configs/shakespeare_char_gpt.py --workdir=...).")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if config.get("task") != "lm":
-    raise UserError(f"The run in {workdir} is a {config.get('task')!r} run, not a language model.")
+  config = runs.load_config(workdir, "lm")
   config.sample.num_chars = 0  # the task's own eval-time sampling is not needed when restoring.
   return config
 
 
 def restore_params(workdir: str, config):
   """(params, step) of the latest checkpoint of a language-model run, replicated over the local mesh."""
-  from jaxai.core import checkpoint, mesh as mesh_lib, trainer
+  from jaxai.core import runs
   from jaxai.tasks import lm
 
-  if not checkpoint.Checkpointer(workdir, async_save=False).all_steps():
-    raise UserError(f"No checkpoint in {os.path.join(workdir, checkpoint.CHECKPOINT_DIR)} yet.")
-  task = lm.make_task(config)
-  mesh = mesh_lib.make_mesh()
-  abstract = jax.eval_shape(task.init, jax.random.key(0))
-  abstract = trainer.with_sharding(abstract, jax.tree.map(lambda _: mesh_lib.replicated(mesh), abstract))
-  state, step = checkpoint.restore_latest(workdir, abstract)
+  state, step = runs.restore_latest_state(workdir, lm.make_task(config))
   return state.params, step
-
-
-class _OnlyOwnInfo(std_logging.Filter):
-  """INFO lines from jaxai only (Orbax logs every restore at INFO); warnings from everyone."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or f"{os.sep}jaxai{os.sep}" in record.pathname
 
 
 def main(argv):
   from absl import flags, logging
+  from jaxai.core import logs
   from jaxai.tasks import lm
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}.")
-  logging.get_absl_handler().addFilter(_OnlyOwnInfo())
+  logs.quiet_libraries()
   FLAGS = flags.FLAGS
   try:  # every check before the checkpoint is read and the step compiled.
     if FLAGS.num_chars < 0 or FLAGS.temperature < 0 or FLAGS.top_k < 0 or FLAGS.num_samples < 1:

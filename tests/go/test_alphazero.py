@@ -1,6 +1,5 @@
 """AlphaZero for Go: self-play targets, the train step, the player, and the CLI end to end (tiny configs)."""
 import json
-import os
 import subprocess
 
 import jax

@@ -1,16 +1,11 @@
 """A trained AlphaZero player for GTP and matches: `load_agent(workdir)` rebuilds the run's rules and
 network from `<workdir>/config.json`, restores its latest checkpoint and searches before every move."""
-import json
-import os
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxai.core import checkpoint
-from jaxai.core import mesh as mesh_lib
-from jaxai.core.errors import UserError
+from jaxai.core import runs
 from jaxai.go import rules
 from jaxai.tasks.alphazero.search import Searcher
 
@@ -45,20 +40,6 @@ class Agent:
     return action
 
 
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise UserError(f"{path} not found: --workdir must be the directory of an AlphaZero training run.")
-  with open(path) as f:
-    saved = json.load(f)
-  if saved.get("task") != "alphazero":
-    raise UserError(f"{workdir} holds a {saved.get('task')!r} run, not an AlphaZero one.")
-  from jaxai.tasks.alphazero.task import default_config
-  config = default_config()  # settings added since the run was saved keep their defaults.
-  config.update(saved)
-  return config
-
-
 def load_agent(workdir: str, num_simulations: int | None = None, policy: str | None = None,
                seed: int = 0, max_moves: int = 0) -> Agent:
   """The latest checkpoint of the AlphaZero run in `workdir` as a player.
@@ -69,7 +50,7 @@ def load_agent(workdir: str, num_simulations: int | None = None, policy: str | N
     which short training configs set low; the network does not depend on it).
   """
   from jaxai.tasks.alphazero import task as task_lib
-  config = read_config(workdir)
+  config = runs.load_config(workdir, "alphazero", defaults=task_lib.default_config())
   if policy is not None:
     config.search.policy = policy
   play_config = ml_collections.ConfigDict(config.to_dict())
@@ -77,12 +58,7 @@ def load_agent(workdir: str, num_simulations: int | None = None, policy: str | N
   go = task_lib.make_game(play_config)
   model = task_lib.make_model(config, go)
   searcher = Searcher(go, model, config.search)
-  task = task_lib.make_task(_without_gnugo(config))
-  mesh = mesh_lib.make_mesh()
-  abstract = jax.eval_shape(task.init, jax.random.key(0))
-  repl = mesh_lib.replicated(mesh)
-  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract)
-  state, _ = checkpoint.restore_latest(workdir, abstract)
+  state, _ = runs.restore_latest_state(workdir, task_lib.make_task(_without_gnugo(config)))
   params = jax.device_put(state.params, jax.local_devices()[0])
   agent = Agent(go, searcher, params, num_simulations or config.eval_simulations, seed)
   agent.config = config

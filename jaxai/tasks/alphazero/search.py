@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxai import mcts
+from jaxai.core.errors import UserError
 from jaxai.go import rules
 from jaxai.models.go import masked_logits
 
@@ -32,7 +33,6 @@ class Searcher:
 
   def __init__(self, go: rules.Go, model, cfg: ml_collections.ConfigDict):
     if cfg.policy not in POLICIES:
-      from jaxai.core.errors import UserError
       raise UserError(f"config.search.policy={cfg.policy!r} is unknown; use one of {POLICIES}.")
     self.go, self.model, self.cfg = go, model, cfg
 
