@@ -3,12 +3,13 @@
 Override any config key with --config.<key>=<value> (e.g. --config.batch_size=256). A workdir that
 already holds checkpoints is resumed from the latest one.
 """
+import os
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/mnist_cnn.py:tiny.",
                                           lock_config=True)
@@ -51,6 +52,10 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   summary = "  ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()) if k.startswith("eval/"))
+  if results.get("already_finished"):
+    print(f"{_WORKDIR.value} already holds a finished run ({results['step']} of {results['step']} steps); "
+          "nothing was trained. Pass a new --workdir to train again, or raise --config.num_train_steps "
+          "to continue this run.", file=sys.stderr)
   if "stopped_by" in results:
     logging.info("Stopped by %s at step %d; checkpoint saved.", results["stopped_by"], results["step"])
   else:
@@ -58,7 +63,14 @@ def main(argv):
 
 
 def _parse_flags(argv):
-  """absl's parser, with config mistakes (unknown key, bad variant) reported without a traceback."""
+  """absl's parser, with config mistakes (missing file, unknown key, bad variant) reported without a
+  traceback."""
+  for arg in argv[1:]:
+    if arg.startswith("--config=") or arg.startswith("--config "):
+      path = arg.split("=", 1)[1].split(":", 1)[0]
+      if not os.path.isfile(path):
+        sys.exit(f"error: --config={path}: no such file. Configs live in configs/, e.g. "
+                 "--config=configs/mnist_cnn.py (add :tiny for a smoke run).")
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

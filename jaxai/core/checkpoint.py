@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 CHECKPOINT_DIR = "checkpoints"
 

@@ -14,7 +14,7 @@ import time
 
 import jax
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 
 def _reachable(host: str, port: int, timeout_s: float) -> bool:

@@ -1,5 +1,2 @@
-"""The one exception type for mistakes a user can fix (bad config, missing data, wrong workdir)."""
-
-
-class UserError(Exception):
-  """Bad input. The message says what is wrong and how to fix it; the CLI prints it without a traceback."""
+"""Re-export of `jaxai.errors.UserError` (leaf packages import it from there, without the core)."""
+from jaxai.errors import UserError  # noqa: F401

@@ -15,6 +15,8 @@ import flax.struct
 import jax
 import numpy as np
 
+from jaxai.core import summaries
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -72,16 +74,32 @@ class MetricsWriter:
     if self.enabled:
       self._tb.add_text(tag, text, int(step))
 
-  def write_texts(self, step: int, texts: Mapping[str, str]):
-    """Each text to TensorBoard and to `<workdir>/<tag>/step_<step>.txt`."""
+  def write_summaries(self, step: int, values: Mapping[str, Any]):
+    """Scalars as `write` does; each `Text` and `Image` to TensorBoard and to a file under
+    `<workdir>/<tag>/` (step_<step>.txt or step_<step>.png)."""
+    self.write(step, summaries.scalars(values))
     if not self.enabled:
       return
-    for tag, text in texts.items():
-      self.write_text(step, tag, text)
+    for tag, value in values.items():
+      if summaries.is_scalar(value):
+        continue
       directory = os.path.join(self.workdir, tag)
       os.makedirs(directory, exist_ok=True)
-      with open(os.path.join(directory, f"step_{int(step)}.txt"), "w") as f:
-        f.write(text)
+      name = os.path.join(directory, f"step_{int(step)}")
+      if isinstance(value, summaries.Image):
+        pixels = value.grid()
+        from PIL import Image as PILImage
+        PILImage.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(name + ".png")
+        self._tb.add_image(tag, pixels, int(step), dataformats="HWC")
+      else:
+        text = value.text if isinstance(value, summaries.Text) else str(value)
+        self.write_text(step, tag, text)
+        with open(name + ".txt", "w") as f:
+          f.write(text)
+
+  def write_texts(self, step: int, texts: Mapping[str, str]):
+    """Each text to TensorBoard and to `<workdir>/<tag>/step_<step>.txt`."""
+    self.write_summaries(step, {k: summaries.Text(v) for k, v in texts.items()})
 
   def flush(self):
     if self.enabled:

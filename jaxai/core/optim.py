@@ -3,13 +3,19 @@
 Config keys (`default_config()` documents each):
   name: 'sgd' | 'adam' | 'adamw'          schedule: 'constant' | 'cosine' | 'linear'
   learning_rate, warmup_steps, end_learning_rate_factor, momentum, nesterov, b1, b2, eps,
-  weight_decay, weight_decay_mask, grad_clip_norm
+  weight_decay, weight_decay_mask, grad_clip_norm, frozen
+
+Steps here are optimizer updates (`warmup_steps`, the schedule's length), which a domain may make
+several of per train step (PPO's epochs x minibatches, AlphaZero's updates_per_step); each domain
+passes its total number of updates.
 """
+import re
+
 import jax
 import ml_collections
 import optax
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -29,6 +35,8 @@ def default_config() -> ml_collections.ConfigDict:
       weight_decay=0.0,              # sgd: L2 added to the gradient; adamw: decoupled decay; adam: must be 0.
       weight_decay_mask="kernels",   # 'kernels': decay only >=2-D weights (no biases/norm scales); 'all'.
       grad_clip_norm=0.0,            # clip the global gradient norm to this; 0 disables.
+      frozen="",                     # regex over parameter paths ('Dense_0/.*|Conv_0/kernel') that
+                                     # never change (zero updates, no weight decay); '' = none.
   ))
 
 
@@ -36,8 +44,9 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
   if cfg.schedule not in SCHEDULES:
     raise UserError(f"config.optimizer.schedule={cfg.schedule!r} is unknown; use one of {SCHEDULES}.")
   if not 0 <= cfg.warmup_steps < max(total_steps, 1):
-    raise UserError(f"config.optimizer.warmup_steps={cfg.warmup_steps} must be in [0, total steps "
-                    f"= {total_steps}).")
+    raise UserError(f"config.optimizer.warmup_steps={cfg.warmup_steps} (optimizer updates) must be in "
+                    f"[0, {total_steps}), the run's number of optimizer updates; lower it, e.g. "
+                    f"--config.optimizer.warmup_steps={total_steps // 10}.")
   peak, end = cfg.learning_rate, cfg.learning_rate * cfg.end_learning_rate_factor
   decay_steps = max(total_steps - cfg.warmup_steps, 1)
   if cfg.schedule == "constant":
@@ -81,4 +90,26 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Gr
   else:
     chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
                              mask=mask))
-  return optax.chain(*chain)
+  tx = optax.chain(*chain)
+  frozen = cfg.get("frozen", "")
+  if not frozen:
+    return tx
+  return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, frozen_labels(frozen))
+
+
+def frozen_labels(pattern: str):
+  """params -> labels ('frozen' where the path fully matches `pattern`, else 'train'); refuses a
+  pattern that matches no parameter (a typo would otherwise train everything)."""
+  try:
+    regex = re.compile(pattern)
+  except re.error as e:
+    raise UserError(f"config.optimizer.frozen={pattern!r} is not a regular expression: {e}.") from None
+
+  def labels(params):
+    paths = jax.tree_util.tree_map_with_path(
+        lambda k, _: jax.tree_util.keystr(k, simple=True, separator="/"), params)
+    if not any(regex.fullmatch(p) for p in jax.tree.leaves(paths)):
+      raise UserError(f"config.optimizer.frozen={pattern!r} matches no parameter; paths look like "
+                      f"{jax.tree.leaves(paths)[:3]}.")
+    return jax.tree.map(lambda p: "frozen" if regex.fullmatch(p) else "train", paths)
+  return labels

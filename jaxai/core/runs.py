@@ -1,4 +1,6 @@
-"""Reading a run back from its workdir, for tools that use a trained model (sampling, game engines)."""
+"""A run's files beside its checkpoints, and reading a run back for tools (sampling, game engines,
+evaluation commands) without its training data: config.json (the resolved config) and facts.json
+(the task's facts, e.g. a vocabulary) rebuild the task's state layout; the latest checkpoint fills it."""
 import json
 import os
 from typing import Any
@@ -6,11 +8,22 @@ from typing import Any
 import jax
 import ml_collections
 
-from jaxai.core import checkpoint, mesh as mesh_lib
-from jaxai.core.errors import UserError
-from jaxai.core.task import Task
+from jaxai.core import checkpoint, sharding
+from jaxai.errors import UserError
 
 CONFIG_FILE = "config.json"  # the resolved config, written by the trainer at the start of every run.
+FACTS_FILE = "facts.json"    # Task.facts, written with it.
+
+
+def save_run_files(workdir: str, config: ml_collections.ConfigDict, facts: dict) -> None:
+  """config.json and facts.json (process 0; the workdir is shared by all processes)."""
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  with open(os.path.join(workdir, FACTS_FILE), "w") as f:
+    json.dump(facts, f, indent=2, sort_keys=True)
 
 
 def load_config(workdir: str, task_name: str,
@@ -34,10 +47,17 @@ def load_config(workdir: str, task_name: str,
   return config
 
 
-def restore_latest_state(workdir: str, task: Task) -> tuple[Any, int]:
-  """(state, step) of the run's latest checkpoint, replicated over this process's mesh."""
-  mesh = mesh_lib.make_mesh()
-  abstract = jax.eval_shape(task.init, jax.random.key(0))
-  replicated = mesh_lib.replicated(mesh)
-  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract)
+def load_facts(workdir: str) -> dict | None:
+  """The task facts the run saved, or None for a run saved before facts existed."""
+  path = os.path.join(workdir, FACTS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def restore_latest_state(workdir: str, task) -> tuple[Any, int]:
+  """(state, step) of the run's latest checkpoint, on this process's mesh with the task's rules."""
+  placement = sharding.placement(None, task.sharding_rules)
+  abstract = placement.with_shardings(jax.eval_shape(task.init, jax.random.key(0)))
   return checkpoint.restore_latest(workdir, abstract)

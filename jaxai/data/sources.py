@@ -13,7 +13,7 @@ import socket
 import numpy as np
 from absl import logging
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 DOWNLOAD_PROBE = ("storage.googleapis.com", 443)  # where TFDS fetches the datasets used here.
 

@@ -10,7 +10,7 @@ windows of a step are a pure function of (seed, step), so a resumed run sees the
 """
 import numpy as np
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 from jaxai.data import pipeline, sources
 
 

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 ATARI_DEFAULTS = dict(
     img_height=84,                    # frames resized to 84x84 ...

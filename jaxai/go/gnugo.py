@@ -12,7 +12,7 @@ import os
 import shlex
 import shutil
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 DEBIAN_PATH = "/usr/games/gnugo"
 

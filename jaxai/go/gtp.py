@@ -304,7 +304,7 @@ def _colour(text: str) -> int:
 
 def main(argv):
   from absl import flags, logging
-  from jaxai.core.errors import UserError
+  from jaxai.errors import UserError
   del argv
   FLAGS = flags.FLAGS
   logging.use_absl_handler()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 from jaxai.go import coords, gnugo, gtp, rules, sgf
 
 

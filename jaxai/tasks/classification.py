@@ -15,10 +15,12 @@ import optax
 
 from jaxai.core import optim
 from jaxai.core.config import trainer_config
-from jaxai.core.errors import UserError
+from jaxai.core.evaluators import DatasetEvaluator
+from jaxai.core.sources import DatasetSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
 from jaxai.data import pipeline, sources
+from jaxai.errors import UserError
 from jaxai.models.cnn import CNN
 from jaxai.models.mlp import MLP
 from jaxai.models.resnet import ResNet
@@ -60,24 +62,38 @@ def make_model(model_config: ml_collections.ConfigDict, num_classes: int):
     raise UserError(f"config.model for {name!r}: {e}.") from None
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
-  load = lambda split, n: sources.load_split(config.dataset, split, config.data_dir, config.download, n)
-  train = load(config.train_split, config.max_train_examples)
-  test = load(config.eval_split, config.max_eval_examples)
-  num_classes = int(max(train["label"].max(), test["label"].max())) + 1
+def data_facts(train: dict, test: dict) -> dict:
+  """What the model and the preprocessing depend on, computed once from the data (JSON)."""
   # Per-channel statistics of the training images (deterministic: computed from the data).
   pixels = train["image"].reshape(-1, train["image"].shape[-1]).astype(np.float64)
-  mean, std = pixels.mean(0).astype(np.float32), np.maximum(pixels.std(0), 1e-3).astype(np.float32)
+  return {"num_classes": int(max(train["label"].max(), test["label"].max())) + 1,
+          "image_shape": list(train["image"].shape[1:]), "num_train_examples": len(train["label"]),
+          "num_eval_examples": len(test["label"]), "mean": pixels.mean(0).tolist(),
+          "std": np.maximum(pixels.std(0), 1e-3).tolist()}
 
-  try:
-    train_data = pipeline.ShuffledBatches(train, config.batch_size, config.seed)
-  except ValueError as e:
-    raise UserError(str(e)) from None
-  num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_data.steps_per_epoch)
+
+def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The classification task; with `facts` (a saved run's) no data is read until training starts."""
+  load = lambda split, n: sources.load_split(config.dataset, split, config.data_dir, config.download, n)
+  train = test = None
+  if facts is None:
+    train = load(config.train_split, config.max_train_examples)
+    test = load(config.eval_split, config.max_eval_examples)
+    facts = data_facts(train, test)
+  num_classes, image_shape = facts["num_classes"], tuple(facts["image_shape"])
+  mean, std = np.asarray(facts["mean"], np.float32), np.asarray(facts["std"], np.float32)
+  train_source = DatasetSource(train if train is not None else
+                               (lambda: load(config.train_split, config.max_train_examples)),
+                               config.batch_size, config.seed, sampling="shuffle",
+                               num_examples=lambda arrays: facts["num_train_examples"])
+  if config.batch_size > facts["num_train_examples"]:
+    raise UserError(f"Global batch size {config.batch_size} exceeds the {facts['num_train_examples']} "
+                    "training examples; lower batch_size.")
+  steps_per_epoch = facts["num_train_examples"] // config.batch_size
+  num_steps = config.num_train_steps or math.ceil(config.num_epochs * steps_per_epoch)
   tx = optim.make_optimizer(config.optimizer, num_steps)
   learning_rate = optim.make_schedule(config.optimizer, num_steps)
   model = make_model(config.model, num_classes)
-  image_shape = train["image"].shape[1:]
 
   def init(rng) -> TrainState:
     variables = model.init({"params": rng}, jnp.zeros((1,) + image_shape, jnp.float32), train=False)
@@ -115,9 +131,11 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
             "accuracy": jnp.sum(losses.correct(logits, batch["label"]) * mask),
             "count": jnp.sum(mask)}
 
-  summary = (f"{config.dataset}: {len(train['label'])} train / {len(test['label'])} eval examples "
-             f"{image_shape}, {num_classes} classes; model {config.model.name}")
+  eval_batches = lambda: pipeline.padded_batches(
+      test if test is not None else load(config.eval_split, config.max_eval_examples), config.eval_batch_size)
+  summary = (f"{config.dataset}: {facts['num_train_examples']} train / {facts['num_eval_examples']} eval "
+             f"examples {image_shape}, {num_classes} classes; model {config.model.name}")
   return Task(
-      name="classification", init=init, train_step=train_step, train_data=train_data,
-      num_train_steps=num_steps, eval_step=eval_step,
-      eval_data=lambda: pipeline.padded_batches(test, config.eval_batch_size), summary=summary)
+      name="classification", init=init, train_step=train_step, source=train_source,
+      num_train_steps=num_steps, evaluators=[DatasetEvaluator(eval_step, eval_batches)],
+      units_per_step={"examples": config.batch_size}, facts=facts, summary=summary)
