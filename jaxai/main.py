@@ -52,10 +52,6 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   summary = "  ".join(f"{k} {v:.4f}" for k, v in sorted(results.items()) if k.startswith("eval/"))
-  if results.get("already_finished"):
-    print(f"{_WORKDIR.value} already holds a finished run ({results['step']} of {results['step']} steps); "
-          "nothing was trained. Pass a new --workdir to train again, or raise --config.num_train_steps "
-          "to continue this run.", file=sys.stderr)
   if "stopped_by" in results:
     logging.info("Stopped by %s at step %d; checkpoint saved.", results["stopped_by"], results["step"])
   else:
