@@ -1,6 +1,6 @@
 """Double DQN on Atari (EnvPool, default Breakout-v5; `--config.env_id=Pong-v5`). Variants: '' and 'tiny'.
 
-CleanRL's `dqn_atari_jax` hyperparameters: 1 env, batch 32, lr 1e-4, gamma 0.99, target copied every
+CleanRL's `dqn_atari_jax` hyperparameters: 1 env, replay batch 32, lr 1e-4, gamma 0.99, target copied every
 1,000 env steps, epsilon 1 -> 0.01 over the first 10% of 10M steps, learning starts at 80k steps,
 one gradient step per 4 env steps, Nature-CNN, MSE TD loss (`--config.td_loss=huber` for the Nature
 paper's). Differences: Double DQN on, and a 100k-transition buffer by default (CleanRL keeps 1M; ours stores each
@@ -16,7 +16,7 @@ def get_config(variant: str = ""):
   config.env_id = "Breakout-v5"
   config.num_envs = 1
   config.total_env_steps = 10_000_000
-  config.batch_size = 32
+  config.replay_batch_size = 32
   config.buffer_size = 100_000
   config.learning_starts = 80_000
   config.train_frequency = 4
@@ -35,7 +35,7 @@ def get_config(variant: str = ""):
     config.total_env_steps = 2 * 4 * 12
     config.buffer_size = 64
     config.learning_starts = 40
-    config.batch_size = 8
+    config.replay_batch_size = 8
     config.target_update_period = 4
     config.n_step = 3
     config.dueling = True

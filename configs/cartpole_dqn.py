@@ -1,6 +1,6 @@
 """Double DQN on CartPole-v1 (EnvPool). Variants: '' (full) and 'tiny'.
 
-Hyperparameters as in CleanRL's `dqn.py`: 500k env steps, buffer 10k, batch 128, lr 2.5e-4, target
+Hyperparameters as in CleanRL's `dqn.py`: 500k env steps, buffer 10k, replay batch 128, lr 2.5e-4, target
 network copied every 500 env steps, epsilon 1 -> 0.05 over the first half, learning starts after 10k
 steps, one gradient step per 10 env steps; 120-84 ReLU network.
 
@@ -24,7 +24,7 @@ def get_config(variant: str = ""):
     config.total_env_steps = 600
     config.learning_starts = 200
     config.buffer_size = 300
-    config.batch_size = 16
+    config.replay_batch_size = 16
     config.train_frequency = 10
     config.target_update_period = 5
     config.n_step = 3

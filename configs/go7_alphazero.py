@@ -3,7 +3,7 @@ Variants: '' (~25 min on 2 shared CPU cores: beats a random player 100/100, lose
 benchmarks/go_strength.py) and 'tiny' (5x5, seconds; tests).
 
   python -m jaxai.main --config=configs/go7_alphazero.py --workdir=/tmp/go7
-  python -m jaxai.go.gtp --workdir=/tmp/go7        # play it over GTP
+  python -m jaxai.gtp --workdir=/tmp/go7           # play it over GTP
 """
 from jaxai.tasks import alphazero
 
@@ -16,7 +16,7 @@ def get_config(variant: str = ""):
   config.moves_per_collect = 8
   config.search.num_simulations = 16
   config.model.update(dict(blocks=4, channels=32, value_hidden=32))
-  config.batch_size = 256
+  config.replay_batch_size = 256
   config.updates_per_step = 2
   config.replay_size = 40_000
   config.min_replay = 2_000
@@ -44,7 +44,7 @@ def tiny(config):
   config.moves_per_collect = 4
   config.search.update(dict(num_simulations=4, max_num_considered_actions=4))
   config.model.update(dict(blocks=1, channels=8, value_hidden=8))
-  config.batch_size = 16
+  config.replay_batch_size = 16
   config.replay_size = 256
   config.min_replay = 16
   config.num_train_steps = 8

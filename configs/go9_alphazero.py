@@ -7,7 +7,7 @@ and 26M sequential search iterations (~1 ms each): about a day on one GPU (an es
 On 2 CPU cores a step costs ~80x a 7x7 step (~100 s; months in all): use configs/go7_alphazero.py there.
 
   python -m jaxai.main --config=configs/go9_alphazero.py --workdir=/tmp/go9
-  python -m jaxai.go.gtp --workdir=/tmp/go9        # play it over GTP
+  python -m jaxai.gtp --workdir=/tmp/go9           # play it over GTP
 """
 from jaxai.tasks import alphazero
 
@@ -20,7 +20,7 @@ def get_config(variant: str = ""):
   config.moves_per_collect = 8
   config.search.num_simulations = 32
   config.model.update(dict(blocks=6, channels=64, value_hidden=64))
-  config.batch_size = 512
+  config.replay_batch_size = 512
   config.updates_per_step = 2
   config.replay_size = 250_000
   config.min_replay = 20_000
@@ -34,7 +34,7 @@ def get_config(variant: str = ""):
   config.checkpoint_every_steps = 1_000
   if variant == "tiny":  # 5x5, a one-block network, games cut at 12 plies: seconds end to end.
     config.update(dict(board_size=5, max_moves=12, history_length=2, num_games=4, moves_per_collect=4,
-                       batch_size=16, replay_size=256, min_replay=16, num_train_steps=8,
+                       replay_batch_size=16, replay_size=256, min_replay=16, num_train_steps=8,
                        eval_every_steps=4, eval_games=4, eval_simulations=2, eval_gnugo_games=0,
                        log_every_steps=2, checkpoint_every_steps=4, updates_per_step=1))
     config.search.update(dict(num_simulations=4, max_num_considered_actions=4))

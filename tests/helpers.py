@@ -107,11 +107,10 @@ def checkpoint_steps(workdir) -> list[int]:
 
 
 def abstract_state(task, seed: int = 0):
-  """ShapeDtypeStructs of `task.init`'s state, replicated on this process's mesh (what restore needs)."""
-  from jaxai.core import mesh as mesh_lib, trainer
-  mesh = mesh_lib.make_mesh()
-  abstract = jax.eval_shape(task.init, jax.random.key(seed))
-  return trainer.with_sharding(abstract, jax.tree.map(lambda _: mesh_lib.replicated(mesh), abstract))
+  """ShapeDtypeStructs of `task.init`'s state on this process's mesh with the task's rules (what restore needs)."""
+  from jaxai.core import sharding
+  placement = sharding.placement(None, task.sharding_rules)
+  return placement.with_shardings(jax.eval_shape(task.init, jax.random.key(seed)))
 
 
 def restore_state(workdir, task, step: int | None = None):
@@ -140,3 +139,20 @@ def tree_digest(directory) -> str:
     if path.is_file():
       digest.update(path.read_bytes())
   return digest.hexdigest()
+
+
+def tensorboard_events(workdir) -> list:
+  """Every `Event` proto in the TensorBoard files of `workdir` (TFRecord framing: length, crc, data, crc)."""
+  import struct
+  from tensorboardX.proto import event_pb2
+  events = []
+  for path in sorted(Path(workdir).glob("events.out.tfevents.*")):
+    data = path.read_bytes()
+    offset = 0
+    while offset + 12 <= len(data):
+      (length,) = struct.unpack("<Q", data[offset:offset + 8])
+      event = event_pb2.Event()
+      event.ParseFromString(data[offset + 12:offset + 12 + length])
+      events.append(event)
+      offset += 12 + length + 4
+  return events

@@ -1,7 +1,7 @@
 """EnvPool environments with a pure, jittable `step` (EnvPool's XLA interface, gymnasium API).
 
     env = make("Breakout-v5", num_envs=8, seed=0)
-    carry = env.reset()                                    # host call, once
+    carry = env.reset()                                    # on the host, or inside jit
     def body(carry, action):
       return env.step(carry, action)                       # pure: usable under jit / lax.scan
     carry, transitions = jax.lax.scan(body, carry, actions)  # actions: (T, N) int32
@@ -49,6 +49,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import io_callback
 
 from jaxai.errors import UserError
 
@@ -189,17 +190,27 @@ class Env:
             f"num_actions={self.num_actions}, options={self.options})")
 
   def reset(self) -> EnvCarry:
-    """Resets every env (host call) and returns the first carry."""
-    self.pool.async_reset()
-    obs, _, _, _, info = self.pool.recv()  # The one recv that completes the reset.
-    (obs,) = to_env_order(np.asarray(info["env_id"]), np.asarray(obs))
+    """Resets every env and returns the first carry. Callable on the host and inside `jit`: there
+    the reset is a host callback that runs each time the compiled function runs (e.g. at the start
+    of every evaluation), ordered before the steps that follow by the handle it returns."""
     n = self.num_envs
+    handle = np.asarray(self._handle)
+    shapes = (jax.ShapeDtypeStruct(handle.shape, handle.dtype),
+              jax.ShapeDtypeStruct((n,) + self.obs_shape, self.obs_dtype))
+    handle, obs = io_callback(self._reset_on_host, shapes)
     return EnvCarry(
-        handle=jnp.asarray(self._handle),
-        obs=jnp.asarray(obs),
+        handle=handle,
+        obs=obs,
         needs_reset=jnp.zeros((n,), bool),
         episode_return=jnp.zeros((n,), jnp.float32),
         episode_length=jnp.zeros((n,), jnp.int32))
+
+  def _reset_on_host(self) -> tuple[np.ndarray, np.ndarray]:
+    """(handle (8,) uint8, first observations (N, *obs_shape) in env-id order)."""
+    self.pool.async_reset()
+    obs, _, _, _, info = self.pool.recv()  # The one recv that completes the reset.
+    (obs,) = to_env_order(np.asarray(info["env_id"]), np.asarray(obs, self.obs_dtype))
+    return np.asarray(self._handle), obs
 
   def step(self, carry: EnvCarry, action: jax.Array) -> tuple[EnvCarry, Transition]:
     """Sends `action` ((N,) ints, env-id order) and receives the result; pure and jittable."""

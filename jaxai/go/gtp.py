@@ -1,9 +1,9 @@
-"""A Go Text Protocol (GTP v2) engine: python -m jaxai.go.gtp [--workdir=RUN] [--size=9 --komi=7.5 ...]
+"""A Go Text Protocol (GTP v2) engine over the JAX rules and any player; served by `python -m jaxai.gtp`.
 
-With --workdir it plays the latest checkpoint of an AlphaZero run (jaxai.tasks.alphazero.load_agent);
-without, a random player (uniform over legal moves that do not fill its own eyes). It reads commands on
-stdin and answers on stdout, so GUIs (GoGui, Sabaki, Lizzie) and match runners (jaxai.go.match,
-gogui-twogtp) can drive it. Logs go to stderr.
+`Engine` answers GTP commands for a player with `.go` and `select_action(state) -> action` (a random
+player here, a trained agent from jaxai.tasks.alphazero); `serve` runs it over stdin/stdout, so GUIs
+(GoGui, Sabaki, Lizzie) and match runners (jaxai.go.match, gogui-twogtp) can drive it. This module
+knows no training code: the launcher jaxai/gtp.py builds the player.
 
 Commands: protocol_version name version known_command list_commands boardsize clear_board komi play
 genmove undo showboard final_score quit. Framing follows the GTP v2 spec: an optional numeric id, answers
@@ -22,6 +22,7 @@ import traceback
 
 import jax
 import numpy as np
+from absl import logging
 
 import jaxai
 from jaxai.go import coords, rules
@@ -302,47 +303,11 @@ def _colour(text: str) -> int:
     raise GTPError(f"syntax error: invalid colour {text!r}") from None
 
 
-def main(argv):
-  from absl import flags, logging
-  from jaxai.errors import UserError
-  del argv
-  FLAGS = flags.FLAGS
-  logging.use_absl_handler()
-  try:
-    if FLAGS.workdir:
-      from jaxai.tasks import alphazero  # lazy: the random player needs no training code.
-      options = {} if FLAGS.num_simulations is None else {"num_simulations": FLAGS.num_simulations}
-      player = alphazero.load_agent(FLAGS.workdir, **options)
-      if FLAGS["size"].present and FLAGS.size != player.go.size:
-        raise UserError(f"--size={FLAGS.size}, but the run in {FLAGS.workdir} plays "
-                        f"{player.go.size}x{player.go.size}: leave --size out.")
-      engine = Engine(fixed_player(player), player.go.size, FLAGS.komi)
-    else:
-      engine = Engine(random_players(FLAGS.seed), FLAGS.size, FLAGS.komi)
-  except (UserError, ValueError) as e:  # ValueError: a board size the rules do not support
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  # Compile before the first command, so a match's first genmove is not slowed by it.
+def serve(engine: Engine, description: str, stdin=sys.stdin, stdout=sys.stdout) -> None:
+  """Compiles the player's and the rules' functions (so a match's first genmove is not slowed by it),
+  then answers commands until `quit` or the end of the input. Logs go to stderr."""
   engine.player.select_action(engine.state)
   engine.rules.step(engine.state, engine.go.pass_action)
   engine.rules.score(engine.state)
-  logging.info("GTP engine ready: %dx%d, komi %g, %s", engine.go.size, engine.go.size, engine.komi,
-               f"agent from {FLAGS.workdir}" if FLAGS.workdir else "random player")
-  engine.run()
-
-
-def _define_flags():
-  from absl import flags
-  flags.DEFINE_string("workdir", None, "An AlphaZero run's workdir: plays its latest checkpoint. "
-                      "Unset: a random player.")
-  flags.DEFINE_integer("size", 9, "Board size at start (the random player accepts boardsize 5..19; an agent "
-                       "plays its own size only).")
-  flags.DEFINE_float("komi", 7.5, "Komi at start (GTP `komi` changes it); used by final_score.")
-  flags.DEFINE_integer("num_simulations", None, "MCTS simulations per move for --workdir (default: the run's).")
-  flags.DEFINE_integer("seed", 0, "Random player's seed.")
-
-
-if __name__ == "__main__":
-  from absl import app
-  _define_flags()
-  app.run(main)
+  logging.info("GTP engine ready: %dx%d, komi %g, %s", engine.go.size, engine.go.size, engine.komi, description)
+  engine.run(stdin, stdout)

@@ -1,6 +1,6 @@
 """Matches between two GTP engines, refereed by the JAX rules:
 
-  python -m jaxai.go.match --black="python -m jaxai.go.gtp --workdir=runs/az" \\
+  python -m jaxai.go.match --black="python -m jaxai.gtp --workdir=runs/az" \\
       --white="gnugo --level 1" --games=20 --size=9 --komi=7.5 --sgf_dir=/tmp/games
 
 Engine A is the --black command and B the --white one in game 1; colours alternate from game to game.
@@ -352,7 +352,7 @@ def main(argv):
 
 def _define_flags():
   from absl import flags
-  flags.DEFINE_string("black", None, "Command of engine A (black in game 1), e.g. 'python -m jaxai.go.gtp'.")
+  flags.DEFINE_string("black", None, "Command of engine A (black in game 1), e.g. 'python -m jaxai.gtp'.")
   flags.DEFINE_string("white", None, "Command of engine B (white in game 1), e.g. 'gnugo --level 1'.")
   flags.DEFINE_integer("games", 10, "Games to play; colours alternate.")
   flags.DEFINE_integer("size", 9, "Board size.")

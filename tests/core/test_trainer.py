@@ -44,13 +44,15 @@ def test_steps_are_traced_once(data_dir, tmp_path):
       return fn(*args)
     return wrapper
 
-  def eval_data():
-    for batch in task.eval_data():
+  (evaluator,) = task.evaluators
+
+  def batches():
+    for batch in evaluator.batches():
       eval_batches.append(len(batch["mask"]))
       yield batch
 
-  counting = dataclasses.replace(task, train_step=counted("train", task.train_step),
-                                 eval_step=counted("eval", task.eval_step), eval_data=eval_data)
+  counted_eval = dataclasses.replace(evaluator, step=counted("eval", evaluator.step), batches=batches)
+  counting = dataclasses.replace(task, train_step=counted("train", task.train_step), evaluators=[counted_eval])
   state, results = trainer.train_and_evaluate(config, str(tmp_path), counting)
   assert int(state.step) == 12
   assert eval_batches == [100] * 4 * 3  # 3 evaluations (steps 4, 8, 12) of 4 batches, the last padded.
@@ -64,17 +66,20 @@ class Interrupted(Exception):
 
 @dataclasses.dataclass
 class InterruptAt:
-  """Train data that fails when asked for the batch of `step`, like a job killed mid-run."""
-  data: object
+  """A source that fails when asked for the rows of `step`, like a job killed mid-run."""
+  source: object
   step: int
 
-  def batch(self, step):
+  def open(self, placement, rng):
+    self.source.open(placement, rng)
+
+  def rows(self, step, state):
     if step == self.step:
       raise Interrupted(step)
-    return self.data.batch(step)
+    return self.source.rows(step, state)
 
   def position(self, step):
-    return self.data.position(step)
+    return self.source.position(step)
 
 
 def test_resume_is_bitwise_equal_to_an_uninterrupted_run(mnist20, tmp_path):
@@ -83,7 +88,7 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(mnist20, tmp_path):
 
   workdir = str(tmp_path / "b")
   with pytest.raises(Interrupted):  # same config; stops after the checkpoint at 10, mid log window.
-    trainer.train_and_evaluate(config, workdir, dataclasses.replace(task, train_data=InterruptAt(task.train_data, 13)))
+    trainer.train_and_evaluate(config, workdir, dataclasses.replace(task, source=InterruptAt(task.source, 13)))
   assert checkpoint_steps(workdir) == [5, 10]
   # A save cut short leaves a temporary directory; resuming must ignore it.
   checkpoints = tmp_path / "b" / "checkpoints"

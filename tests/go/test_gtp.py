@@ -1,4 +1,4 @@
-"""The GTP engine (jaxai.go.gtp): GTP v2 framing and commands, in process and through the CLI's stdin/stdout.
+"""The GTP engine (jaxai.go.gtp): GTP v2 framing and commands, in process and through `python -m jaxai.gtp`.
 
 Expected scores are counted by hand (Tromp-Taylor area: stones + empty regions reaching one colour only).
 """
@@ -181,7 +181,7 @@ def test_cli_over_stdin_stdout():
   commands = ["1 protocol_version", "2 name", "", "# a comment", "3 boardsize 30", "4 boardsize 7", "5 play b d4",
               "6 play w d4", "7 genmove w", "8 final_score", "9 undo", "10 undo", "11 undo", "bogus", "12 showboard",
               "13 quit", "14 name"]
-  proc = subprocess.run([sys.executable, "-m", "jaxai.go.gtp", "--size=9", "--seed=3"], input="\n".join(commands) + "\n",
+  proc = subprocess.run([sys.executable, "-m", "jaxai.gtp", "--size=9", "--seed=3"], input="\n".join(commands) + "\n",
                         capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT, timeout=120)
   assert proc.returncode == 0, proc.stderr[-3000:]
   answers = proc.stdout.split("\n\n")
@@ -198,7 +198,7 @@ def test_cli_over_stdin_stdout():
 
 
 def test_cli_workdir_that_is_not_a_run(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "jaxai.go.gtp", f"--workdir={tmp_path}"], input="name\n",
+  proc = subprocess.run([sys.executable, "-m", "jaxai.gtp", f"--workdir={tmp_path}"], input="name\n",
                         capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT, timeout=120)
   assert proc.returncode == 2 and "error:" in proc.stderr and "config.json" in proc.stderr, proc.stderr[-2000:]
   assert proc.stdout == ""

@@ -1,7 +1,7 @@
 """Match runner (jaxai.go.match): games between GTP engines, refereeing, SGF records, win-rate intervals.
 
 Engines: the in-process random engine, small scripted GTP programs (resign, illegal or unparsable moves,
-silence, crashes), GNU Go when installed, and the CLIs of both jaxai.go.gtp and jaxai.go.match.
+silence, crashes), GNU Go when installed, and the CLIs of both jaxai.gtp and jaxai.go.match.
 """
 import subprocess
 import sys
@@ -144,8 +144,8 @@ def test_a_game_against_gnugo(tmp_path):
 
 
 def test_match_cli(tmp_path):
-  ours = f"{sys.executable} -m jaxai.go.gtp --seed=1"
-  other = "gnugo --level 0" if gnugo.available() else f"{sys.executable} -m jaxai.go.gtp --seed=2"
+  ours = f"{sys.executable} -m jaxai.gtp --seed=1"
+  other = "gnugo --level 0" if gnugo.available() else f"{sys.executable} -m jaxai.gtp --seed=2"
   proc = subprocess.run([sys.executable, "-m", "jaxai.go.match", f"--black={ours}", f"--white={other}",
                          "--games=2", "--size=7", f"--sgf_dir={tmp_path}", "--timeout=60"],
                         capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT, timeout=300)

@@ -32,7 +32,7 @@ def direct_eval(run):
   config, task, *_ = run
   test = sources.load_split(config.dataset, config.eval_split, config.data_dir, False, EVAL_EXAMPLES)
   assert len(test["label"]) == EVAL_EXAMPLES
-  train_images = task.train_data.arrays["image"]
+  train_images = task.source.arrays["image"]
   pixels = train_images.reshape(-1, train_images.shape[-1]).astype(np.float64)
   mean, std = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
   x = ((test["image"] - mean) / std).astype(np.float32)
@@ -79,3 +79,16 @@ def test_model_config_mistakes_are_user_errors():
   config.task = "translation"
   with pytest.raises(UserError, match="translation"):
     tasks.make_task(config)
+
+
+def test_saved_facts_rebuild_the_task_without_reading_data(run, monkeypatch):
+  """A tool restores a run from config.json + facts.json: same state layout, no dataset read."""
+  from jaxai.core import runs
+  config, task, state, _, workdir = run
+  facts = runs.load_facts(str(workdir))
+  assert facts == task.facts and facts["num_classes"] == 10
+  monkeypatch.setattr(sources, "load_split", lambda *a, **k: pytest.fail("the dataset was read"))
+  rebuilt = classification.make_task(runs.load_config(str(workdir), "classification"), facts)
+  restored, step = runs.restore_latest_state(str(workdir), rebuilt)
+  assert step == config.num_train_steps
+  np.testing.assert_array_equal(jax.tree.leaves(restored.params)[0], jax.tree.leaves(state.params)[0])

@@ -9,6 +9,7 @@ players (one compiled function for every kind of opponent).
 import jax
 import jax.numpy as jnp
 
+from jaxai.core.evaluators import Evaluator
 from jaxai.go import rules
 
 
@@ -19,15 +20,15 @@ def random_moves(go: rules.Go, states: rules.State, rng) -> jax.Array:
 
 
 def make_match(go: rules.Go, search, num_games: int, num_simulations: int):
-  """Jitted `match(params_a, params_b, rng, b_random, explore) -> (G,)` A's result per game: 1 win,
+  """A pure `match(params_a, params_b, rng, b_random, explore) -> (G,)` A's result per game: 1 win,
   0.5 draw, 0 loss. With `b_random` True, B plays uniformly random legal moves (params_b is then
   unused). `explore` adds the search's self-play noise to both players' moves, so that games between
-  two deterministic players differ; games last at most the rules' max_moves."""
+  two deterministic players differ; games last at most the rules' max_moves. `b_random` and
+  `explore` may be traced: one compilation serves every kind of opponent."""
   if num_games < 2 or num_games % 2:
     raise ValueError(f"num_games={num_games} must be even and >= 2 (each colour plays half).")
   half = num_games // 2
 
-  @jax.jit
   def match(params_a, params_b, rng, b_random, explore):
     def agent(params, states, rng):
       return search(params, rng, states, num_simulations, explore=explore).action
@@ -53,3 +54,25 @@ def make_match(go: rules.Go, search, num_games: int, num_simulations: int):
 
   return match
 
+
+def make_evaluator(config, go: rules.Go, search) -> Evaluator:
+  """Win rates of the search (`eval_simulations`) against a uniform-random player (deterministic
+  search) and against the previous evaluation's parameters (both sides keep the self-play noise:
+  two deterministic players would replay the same two games), `eval_games` games each. Played on
+  this process's first device with its copy of the parameters; rng fold_in(key(seed + 2), step)."""
+  num_games = config.eval_games
+  match = make_match(go, search, num_games, config.eval_simulations)
+
+  def play(players, rng):  # players: {'params', 'previous'} -> (2, G) scores vs random, vs previous.
+    opponents = {"params": jax.tree.map(lambda a, b: jnp.stack([a, b]), players["params"], players["previous"]),
+                 "random": jnp.array([True, False]), "explore": jnp.array([False, True])}
+    # lax.map: both matches run one compiled loop, one after the other, with the same rng.
+    return jax.lax.map(lambda b: match(players["params"], b["params"], rng, b["random"], b["explore"]),
+                       opponents)
+
+  def finish(scores, step) -> dict:
+    return {"eval/win_rate_vs_random": float(scores[0].mean()),
+            "eval/win_rate_vs_previous": float(scores[1].mean()), "eval/games": float(num_games)}
+
+  return Evaluator(play, finish=finish, placement="local", seed=config.seed + 2,
+                   view=lambda state: {"params": state.params, "previous": state.extra["previous_params"]})

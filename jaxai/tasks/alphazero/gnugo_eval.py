@@ -1,14 +1,17 @@
 """Evaluation games against GNU Go, over GTP with the project's match runner (`jaxai.go.match`).
 
 GNU Go is deterministic, so the agent samples its moves in the first `eval_explore_moves` plies of
-each game (self-play noise), and searches deterministically after. The agent plays in this process (a `gtp.Engine` behind a `LocalClient`), GNU Go in a subprocess;
-the match's referee applies the same rules as training (Tromp-Taylor, positional superko) and the
-same move limit. Without a GNU Go binary a warning is logged once and the metric is omitted.
+each game (self-play noise), and searches deterministically after. The agent plays in this process
+(a `gtp.Engine` behind a `LocalClient`), GNU Go in a subprocess; the match's referee applies the same
+rules as training (Tromp-Taylor, positional superko) and the same move limit. Without a GNU Go binary
+a warning is logged once and the metric is omitted. Nothing is looked up, compiled or started before
+the first evaluation, so building the task stays cheap.
 """
 from absl import logging
 
+from jaxai.core.evaluators import HostEvaluator
 from jaxai.go import gnugo, gtp, match
-from jaxai.tasks.alphazero.agent import Agent
+from jaxai.tasks.alphazero.player import Agent
 
 
 class GnuGoEvaluation:
@@ -21,10 +24,16 @@ class GnuGoEvaluation:
     self.agent = None
     self._make_agent = lambda params: Agent(go, searcher, params, config.eval_simulations, config.seed,
                                             explore_moves=config.eval_explore_moves)
-    self.available = gnugo.available()
-    if not self.available:
-      logging.warning("GNU Go not found, so eval/win_rate_vs_gnugo is left out: install it with "
-                      "`apt-get install gnugo`, or set --config.eval_gnugo_games=0.")
+    self._available = None  # looked up at the first evaluation.
+
+  @property
+  def available(self) -> bool:
+    if self._available is None:
+      self._available = gnugo.available()
+      if not self._available:
+        logging.warning("GNU Go not found, so eval/win_rate_vs_gnugo is left out: install it with "
+                        "`apt-get install gnugo`, or set --config.eval_gnugo_games=0.")
+    return self._available
 
   def play(self, params, log=logging.info) -> "match.MatchResult":
     if self.agent is None:
@@ -40,7 +49,13 @@ class GnuGoEvaluation:
       theirs.close()
 
   def __call__(self, params, step: int) -> dict:
-    if not self.available or self.games == 0:
+    if self.games == 0 or not self.available:
       return {}
     result = self.play(params, log=lambda line: logging.info("step %d vs GNU Go: %s", step, line))
     return {"eval/win_rate_vs_gnugo": result.win_rate, "eval/gnugo_games": float(result.games)}
+
+
+def make_evaluator(config, go, searcher) -> HostEvaluator:
+  """Host-side games on process 0 (where metrics are written), with its copy of the parameters."""
+  evaluation = GnuGoEvaluation(config, go, searcher)
+  return HostEvaluator(lambda state, step: evaluation(state.params, step))

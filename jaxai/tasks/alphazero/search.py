@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxai import mcts
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 from jaxai.go import rules
 from jaxai.models.go import masked_logits
 

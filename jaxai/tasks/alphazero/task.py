@@ -5,35 +5,42 @@ One train step:
       self-play games, each move chosen by a tree search (`jaxai.mcts`, Gumbel MuZero by default)
       guided by the current network; finished games restart. Emits the positions whose game has
       ended, with the search policy and the final outcome as targets (see `selfplay`).
-  train_step (over the mesh): append them to the replay window kept in `state.extra['replay']`,
-      then `updates_per_step` gradient steps on minibatches drawn uniformly from the window:
+  train_step (over the mesh): append them to the replay window kept in `state.extra['replay']`
+      (`jaxai.ops.replay.Window`; `config.sharding_rules=((r"extra/replay/.*", ("data",)),)` splits
+      it over the devices), then `updates_per_step` gradient steps on `replay_batch_size` positions
+      drawn uniformly from the window:
       policy cross-entropy against the search policy (illegal moves masked) + value MSE against
       the outcome. Learning starts once the window holds `min_replay` positions.
-Evaluation: win rates of the search (`eval_simulations`; deterministic, except against the previous
-parameters where both sides keep the self-play noise so that games differ) against a uniform-random
-player, against the parameters of the previous evaluation (`state.extra['previous_params']`, taken
-by the train step at every multiple of eval_every_steps; the initial parameters when that is 0), and
-against GNU Go through GTP (`eval_gnugo_games` games at `gnugo_level`), each over both colours.
+Evaluation (core evaluators): win rates of the search (`eval_simulations`; deterministic, except
+against the previous parameters where both sides keep the self-play noise so that games differ)
+against a uniform-random player and against the parameters of the previous evaluation
+(`state.extra['previous_params']`, taken by the train step at every multiple of eval_every_steps;
+the initial parameters when that is 0), played in JAX (`arena`); and against GNU Go through GTP
+(`eval_gnugo_games` games at `gnugo_level`, host-side on process 0: `gnugo_eval`), each over both
+colours.
 """
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxai.core import mesh as mesh_lib, optim
+from jaxai.core import optim
 from jaxai.core.config import trainer_config
-from jaxai.core.errors import UserError
+from jaxai.core.sources import CollectionSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
+from jaxai.errors import UserError
 from jaxai.go import rules
 from jaxai.models.go import GoNet, masked_logits
-from jaxai.tasks.alphazero import arena, gnugo_eval, replay, selfplay
+from jaxai.ops.replay import Window
+from jaxai.tasks.alphazero import arena, gnugo_eval, selfplay
 from jaxai.tasks.alphazero.search import Searcher, search_config
 
 
 def default_config() -> ml_collections.ConfigDict:
   config = trainer_config()
   del config["num_epochs"]
+  del config["batch_size"]           # see replay_batch_size.
   config.task = "alphazero"
   config.board_size = 9
   config.komi = 7.5
@@ -44,7 +51,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.moves_per_collect = 8       # plies of every game per train step.
   config.search = search_config()
   config.model = ml_collections.ConfigDict(dict(blocks=6, channels=64, value_hidden=64))
-  config.batch_size = 256            # positions per gradient step.
+  config.replay_batch_size = 256     # positions sampled from the replay window per gradient step.
   config.updates_per_step = 1        # gradient steps per train step (each on a fresh minibatch).
   config.replay_size = 100_000       # positions kept in the replay window (oldest out).
   config.min_replay = 2_000          # positions in the window before learning starts.
@@ -86,7 +93,7 @@ def check_config(config) -> None:
   if config.num_games < 1 or config.num_games * jax.process_count() % devices:
     raise UserError(f"config.num_games={config.num_games} must be a positive multiple of the "
                     f"{devices} devices (self-play games are split across them).")
-  for key in ("moves_per_collect", "updates_per_step", "batch_size", "replay_size"):
+  for key in ("moves_per_collect", "updates_per_step", "replay_batch_size", "replay_size"):
     if config[key] < 1:
       raise UserError(f"config.{key}={config[key]} must be >= 1.")
   per_step = config.num_games * jax.process_count() * config.moves_per_collect
@@ -100,7 +107,8 @@ def check_config(config) -> None:
                     f"config.eval_gnugo_games={config.eval_gnugo_games} >= 0.")
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
+def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The AlphaZero task (no data facts). Cheap: nothing is played, compiled or started here."""
   check_config(config)
   go = make_game(config)
   model = make_model(config, go)
@@ -118,7 +126,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
                "policy": jnp.zeros(go.num_actions, jnp.float32),
                "legal": jnp.zeros(go.num_actions, bool), "value": jnp.zeros((), jnp.float32)}
     return TrainState.create(params, tx, extra={
-        "replay": replay.init(config.replay_size, example), "previous_params": params})
+        "replay": Window.init(config.replay_size, example), "previous_params": params})
 
   def loss_fn(params, batch):
     logits, value = model.apply({"params": params}, batch["planes"])
@@ -130,12 +138,12 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return policy_loss + config.value_loss_weight * value_loss, {
         "policy_loss": policy_loss, "value_loss": value_loss, "policy_entropy": entropy}
 
-  def learn(params, opt_state, window, rng):
+  def learn(params, opt_state, window: Window, rng):
     # A Python loop, unrolled on purpose: XLA:CPU runs convolution gradients inside loops (and
     # conditionals) far more slowly than at top level.
     stats = []
     for key in jax.random.split(rng, config.updates_per_step):
-      batch = replay.sample(window, key, config.batch_size)
+      batch = window.sample(key, config.replay_batch_size)
       (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
       updates, opt_state = tx.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
@@ -144,8 +152,8 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 
   def train_step(state: TrainState, rows, rng):
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rows)  # (G, T, ...) -> (G*T, ...)
-    window = replay.add(state.extra["replay"], flat)
-    ready = replay.size(window) >= max(config.min_replay, 1)
+    window = state.extra["replay"].add(flat)
+    ready = window.size >= max(config.min_replay, 1)
 
     # Both outcomes are computed and one kept (no lax.cond: XLA:CPU runs convolution gradients
     # inside conditionals ~10x more slowly); before learning starts the update is discarded.
@@ -158,7 +166,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     snapshot = (state.step % every == 0) if every else (state.step == 0)
     previous = jax.tree.map(lambda p, q: jnp.where(snapshot, p, q), state.params,
                             state.extra["previous_params"])
-    stats |= {"replay_size": replay.size(window).astype(jnp.float32), "learning": ready.astype(jnp.float32)}
+    stats |= {"replay_size": window.size.astype(jnp.float32), "learning": ready.astype(jnp.float32)}
     extra = {"replay": window, "previous_params": previous}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state, extra=extra), stats
 
@@ -166,35 +174,12 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return collect_fn(policy["params"], carry, rng)
 
   return Task(
-      name="alphazero", init=init, train_step=train_step, num_train_steps=steps, collect=collect,
-      init_carry=lambda: selfplay.init_carry(go, config.num_games), collect_on_mesh=True, evaluate=make_evaluate(config, go, searcher),
+      name="alphazero", init=init, train_step=train_step, num_train_steps=steps,
+      source=CollectionSource(collect, lambda: selfplay.init_carry(go, config.num_games), on_mesh=True),
+      evaluators=[arena.make_evaluator(config, go, searcher)]
+      + ([gnugo_eval.make_evaluator(config, go, searcher)] if config.eval_gnugo_games else []),
       units_per_step={"selfplay_moves": config.num_games * jax.process_count() * config.moves_per_collect},
       summary=(f"AlphaZero on {go.size}x{go.size} Go (komi {go.komi}): {config.num_games} games x "
                f"{config.moves_per_collect} plies per step, {config.search.policy} search with "
                f"{config.search.num_simulations} simulations, {config.model.blocks}x{config.model.channels} "
                f"residual network, window {config.replay_size}, {steps} steps"))
-
-
-def make_evaluate(config, go: rules.Go, searcher: Searcher):
-  """Host function `evaluate(state) -> {'eval/...': float}` (see the module docstring)."""
-  n = config.eval_games
-  match = arena.make_match(go, searcher, n, config.eval_simulations)
-  gnugo = gnugo_eval.GnuGoEvaluation(config, go, searcher) if config.eval_gnugo_games else None
-  base_rng = jax.random.key(config.seed + 2)
-
-  def evaluate(state) -> dict:
-    # This process's copies of the replicated state (under jax.distributed it spans processes).
-    step, params, previous = mesh_lib.local_copy((state.step, state.params, state.extra["previous_params"]))
-    step = int(jax.device_get(step))
-    rng = jax.device_put(jax.random.fold_in(base_rng, step), jax.local_devices()[0])
-    params, previous = jax.device_put((params, previous), jax.local_devices()[0])
-    random_score = jax.device_get(match(params, params, rng, True, False))
-    # Two deterministic players would replay the same two games: both explore as in self-play.
-    previous_score = jax.device_get(match(params, previous, rng, False, True))
-    out = {"eval/win_rate_vs_random": float(random_score.mean()),
-           "eval/win_rate_vs_previous": float(previous_score.mean()), "eval/games": float(n)}
-    if gnugo is not None and jax.process_index() == 0:  # host-side games: once, where metrics are written.
-      out |= gnugo(jax.device_get(params), step)
-    return out
-
-  return evaluate

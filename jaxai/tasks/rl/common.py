@@ -1,13 +1,21 @@
-"""What PPO and DQN share: config keys, episode statistics, and evaluation episodes."""
+"""What PPO and DQN share: config keys, environments, the rollout, episode statistics, evaluation.
+
+Rollout rows are time-major, (T, N, ...) for T steps of N envs, as `lax.scan` makes them and as
+GAE and the replay buffer read them; envs (axis 1) are what is split across devices
+(`TIME_MAJOR`, the sources' `batch_axes`).
+"""
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
-from jaxai.core import mesh as mesh_lib
 from jaxai.core.config import trainer_config
-from jaxai.core.errors import UserError
+from jaxai.core.evaluators import Evaluator
 from jaxai.core.metrics import Ratio
 from jaxai.envs import envpool as envs
+from jaxai.errors import UserError
+
+TIME_MAJOR = 1  # the env axis of (T, N, ...) rows: the batch axis split over the mesh.
 
 
 def rl_config() -> ml_collections.ConfigDict:
@@ -39,6 +47,8 @@ def env_options(config) -> dict:
 def make_env(config, *, evaluation: bool = False, num_envs: int | None = None) -> "envs.Env":
   if config.num_envs < 1:
     raise UserError(f"config.num_envs={config.num_envs} must be >= 1.")
+  if evaluation and config.eval_episodes < 1:
+    raise UserError(f"config.eval_episodes={config.eval_episodes} must be >= 1 (one game per evaluation env).")
   options = env_options(config)
   seed = config.seed + jax.process_index() * 100_003 + (7_919 if evaluation else 0)
   return envs.make(config.env_id, num_envs or config.num_envs, seed, evaluation=evaluation, **options)
@@ -53,6 +63,21 @@ def check_envs_fit_mesh(config) -> None:
                     f"Use e.g. --config.num_envs={devices // jax.process_count() or 1}.")
 
 
+def rollout(env, act, carry, rng, num_steps: int):
+  """`num_steps` steps of every env in a `lax.scan`, one rng per step.
+
+  act(obs (N, ...), rng) -> (actions (N,), extras {name: (N, ...)}), e.g. PPO's log_prob and value.
+  Returns (carry, transitions (T, N, ...), extras (T, N, ...)).
+  """
+  def step(carry, step_rng):
+    action, extras = act(carry.obs, step_rng)
+    carry, transition = env.step(carry, action)
+    return carry, (transition, extras)
+
+  carry, (transitions, extras) = jax.lax.scan(step, carry, jax.random.split(rng, num_steps))
+  return carry, transitions, extras
+
+
 def episode_metrics(transitions) -> dict:
   """Mean return and length of the whole games that finished in these transitions (any shape)."""
   ended = transitions.episode_end.astype(jnp.float32)
@@ -60,15 +85,17 @@ def episode_metrics(transitions) -> dict:
           "rl/episode_length": Ratio(jnp.sum(transitions.finished_length * ended), jnp.sum(ended))}
 
 
-def make_evaluate(env, act, max_steps: int, seed: int):
-  """A host function `evaluate(state) -> scalars` playing one whole game in each of `env`'s envs.
+def make_evaluate(env, act, max_steps: int, seed: int) -> Evaluator:
+  """An evaluator playing one whole game in each of `env`'s envs with the current parameters.
 
-  `act(params, obs, rng) -> actions` picks actions (greedy, or epsilon-greedy). The games run inside
-  one jitted `lax.while_loop` until every env has finished a game or `max_steps` have passed.
+  `act(params, obs, rng) -> actions` picks actions (greedy, or epsilon-greedy). The envs are reset,
+  then the games run in one `lax.while_loop` until every env has finished a game or `max_steps`
+  have passed. It runs on this process's first device (EnvPool's XLA interface); the rng of step s
+  is fold_in(key(seed + 1), s), so a step evaluates the same way every time.
   """
 
-  @jax.jit
-  def play(params, carry, rng):
+  def play(params, rng):
+    carry = env.reset()
     n = env.num_envs
     init = (carry, jnp.zeros(n, bool), jnp.zeros(n), jnp.zeros(n), 0, rng)
 
@@ -87,19 +114,13 @@ def make_evaluate(env, act, max_steps: int, seed: int):
 
     carry, done, returns, lengths, _, _ = jax.lax.while_loop(cond, body, init)
     # An unfinished game (cut at max_steps) counts with its return so far.
-    returns = jnp.where(done, returns, carry.episode_return)
-    lengths = jnp.where(done, lengths, carry.episode_length)
-    return returns, lengths, done
+    return {"returns": jnp.where(done, returns, carry.episode_return),
+            "lengths": jnp.where(done, lengths, carry.episode_length), "done": done}
 
-  base_rng = jax.random.key(seed + 1)
-
-  def evaluate(state) -> dict:
-    step, params = mesh_lib.local_copy((state.step, state.params))
-    rng = jax.random.fold_in(base_rng, jax.device_get(step))  # same games for the same step.
-    params, rng = jax.device_put((params, rng), jax.local_devices()[0])
-    returns, lengths, done = jax.device_get(play(params, env.reset(), rng))
+  def finish(games, step) -> dict:
+    returns, lengths, done = (np.asarray(games[k]) for k in ("returns", "lengths", "done"))
     return {"eval/episode_return": float(returns.mean()), "eval/episode_length": float(lengths.mean()),
             "eval/episode_return_std": float(returns.std()), "eval/episodes": float(len(returns)),
             "eval/unfinished": float((~done).sum())}
 
-  return evaluate
+  return Evaluator(play, finish, view=lambda state: state.params, placement="local", seed=seed + 1)

@@ -3,16 +3,18 @@ al. 2016), a dueling head (Wang et al. 2016) and n-step returns, with a replay b
 in the train state.
 
 One train step = `train_frequency` env steps in every env (collect, epsilon-greedy, on this
-process's first device) + inserting them into the replay buffer + one gradient step on a sampled
-minibatch (once `learning_starts` env steps have been taken) + a hard target-network update every
-`target_update_period` train steps.
+process's first device; time-major rows (k, N, ...)) + inserting them into the replay buffer + one
+optimizer update on `replay_batch_size` sampled transitions (once `learning_starts` env steps have
+been taken) + a hard target-network update every `target_update_period` train steps.
 
 The replay buffer lives in the train state (`state.extra['replay']`), so sampling and insertion
 happen inside the jitted step with no host round trip, and a checkpoint restores it with everything
-else: a resumed run continues with the same buffer. It is replicated on every device; each
-observation is stored once (see `jaxai.ops.replay`), so an Atari buffer of 100k transitions takes
-about 2.8 GB per device and per checkpoint; lower `buffer_size` where that is too much. Under
-jax.distributed each process steps its own envs and the buffer holds the envs of all processes.
+else: a resumed run continues with the same buffer. Its (C, N, ...) columns are envs, split along
+the mesh's `data` axis like the rows that fill them (`SHARDING_RULES`): each device holds its
+envs' columns, so insertion stays on the device and only the sampled transitions travel. Each
+observation is stored once (see `jaxai.ops.replay`): an Atari buffer of 100k transitions takes
+about 2.8 GB in all (per checkpoint), divided over the devices. Under jax.distributed each process
+steps its own envs and the buffer holds the envs of all processes.
 """
 import jax
 import jax.numpy as jnp
@@ -20,9 +22,10 @@ import ml_collections
 import optax
 
 from jaxai.core import optim
-from jaxai.core.errors import UserError
+from jaxai.core.sources import CollectionSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
+from jaxai.errors import UserError
 from jaxai.models import rl as rl_models
 from jaxai.ops import replay as replay_ops
 from jaxai.ops import rl as rl_ops
@@ -33,7 +36,7 @@ def default_config() -> ml_collections.ConfigDict:
   config = common.rl_config()
   config.task = "dqn"
   config.num_envs = 1
-  config.batch_size = 128            # sampled transitions per gradient step (global).
+  config.replay_batch_size = 128     # transitions sampled from the replay buffer per optimizer update (global).
   config.buffer_size = 10_000        # transitions kept per process (rows x its envs).
   config.learning_starts = 10_000    # env steps (all envs) before the first gradient step.
   config.train_frequency = 10        # env steps per env between gradient steps.
@@ -54,10 +57,31 @@ def default_config() -> ml_collections.ConfigDict:
   return config
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
-  common.check_envs_fit_mesh(config)
+ROW_KEYS = ("obs", "action", "reward", "terminated", "episode_end", "valid")  # (k, N, ...) each.
+# The replay buffer's env columns (dim 1 of its (C, N, ...) arrays) split along `data`.
+SHARDING_RULES = ((r"extra/replay/(obs|action|reward|terminated|episode_end|valid)", (None, "data")),)
+
+
+def first_update_step(config, steps_per_train_step: int) -> int:
+  """The first train step (0-based) that makes an optimizer update: `learning_starts` env steps
+  have been taken and the buffer holds n_step + 1 rows."""
+  after_env_steps = -(-config.learning_starts // steps_per_train_step)
+  after_rows = -(-(config.n_step + 1) // config.train_frequency)
+  return max(after_env_steps, after_rows, 1) - 1
+
+
+def check_config(config) -> None:
   if config.td_loss not in ("mse", "huber"):
     raise UserError(f"config.td_loss={config.td_loss!r} is unknown; use 'mse' or 'huber'.")
+  for key in ("replay_batch_size", "train_frequency", "n_step", "target_update_period"):
+    if config[key] < 1:
+      raise UserError(f"config.{key}={config[key]} must be >= 1.")
+
+
+def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The DQN task; it needs no data facts (`facts` is accepted and ignored)."""
+  common.check_envs_fit_mesh(config)
+  check_config(config)
   envs_total = config.num_envs * jax.process_count()
   steps_per_train_step = envs_total * config.train_frequency
   iterations = config.num_train_steps or max(1, config.total_env_steps // steps_per_train_step)
@@ -70,7 +94,9 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   m = config.model
   model = rl_models.QNetwork(rl_models.make_torso(m.torso, m.hidden, m.activation), env.num_actions,
                              dueling=config.dueling)
-  tx = optim.make_optimizer(config.optimizer, iterations)
+  # One optimizer update per train step from the first learning one on: the schedule's length.
+  num_updates = max(0, iterations - first_update_step(config, steps_per_train_step))
+  tx = optim.make_optimizer(config.optimizer, num_updates)
   decay_steps = max(1, int(config.epsilon_fraction * config.total_env_steps))
   epsilon_at = lambda env_steps: rl_ops.linear_epsilon(
       env_steps, config.epsilon_start, config.epsilon_end, decay_steps)
@@ -88,15 +114,9 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 
   def collect(policy, env_carry, rng):
     epsilon = epsilon_at(policy["step"] * steps_per_train_step)
-
-    def env_step(carry, step_rng):
-      carry, tr = env.step(carry, epsilon_greedy(policy["params"], carry.obs, step_rng, epsilon))
-      return carry, tr
-
-    env_carry, tr = jax.lax.scan(env_step, env_carry, jax.random.split(rng, config.train_frequency))
-    env_major = lambda x: jnp.swapaxes(x, 0, 1)  # (k, N, ...) -> (N, k, ...): rows are envs.
-    rows = {k: env_major(getattr(tr, k))
-            for k in ("obs", "action", "reward", "terminated", "episode_end", "valid")}
+    act = lambda obs, rng: (epsilon_greedy(policy["params"], obs, rng, epsilon), {})
+    env_carry, tr, _ = common.rollout(env, act, env_carry, rng, config.train_frequency)
+    rows = {k: getattr(tr, k) for k in ROW_KEYS}  # (k, N, ...)
     return env_carry, rows, common.episode_metrics(tr) | {"rl/epsilon": epsilon}
 
   def q_loss(params, target_params, batch):
@@ -119,13 +139,12 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return loss, {"q_mean": jnp.sum(q * valid) / jnp.maximum(valid.sum(), 1.0)}
 
   def train_step(state: TrainState, rows, rng):
-    time_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)  # (k, N, ...)
-    replay = replay_ops.add(state.extra["replay"], time_major)
+    replay = replay_ops.add(state.extra["replay"], rows)
     env_steps = (state.step + 1) * steps_per_train_step
     learning = (env_steps >= config.learning_starts) & replay_ops.can_sample(replay, config.n_step)
 
     def learn(state):
-      batch = replay_ops.sample(replay, rng, config.batch_size, config.n_step)
+      batch = replay_ops.sample(replay, rng, config.replay_batch_size, config.n_step)
       (loss, stats), grads = jax.value_and_grad(q_loss, has_aux=True)(
           state.params, state.extra["target_params"], batch)
       updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -150,8 +169,10 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   evaluate = common.make_evaluate(eval_env, eval_act, config.eval_max_steps, config.seed)
 
   return Task(
-      name="dqn", init=init, train_step=train_step, num_train_steps=iterations, collect=collect,
-      init_carry=env.reset, evaluate=evaluate, units_per_step={"env_steps": steps_per_train_step},
+      name="dqn", init=init, train_step=train_step, num_train_steps=iterations,
+      source=CollectionSource(collect, env.reset, batch_axes=common.TIME_MAJOR), evaluators=[evaluate],
+      sharding_rules=SHARDING_RULES, units_per_step={"env_steps": steps_per_train_step},
       summary=(f"DQN on {config.env_id}: {envs_total} envs x {config.train_frequency} steps per "
-               f"train step, {iterations} train steps, buffer {capacity} x {envs_total}, "
-               f"double={config.double_q} dueling={config.dueling} n_step={config.n_step}"))
+               f"train step, {iterations} train steps ({num_updates} optimizer updates), buffer "
+               f"{capacity} x {envs_total}, double={config.double_q} dueling={config.dueling} "
+               f"n_step={config.n_step}"))

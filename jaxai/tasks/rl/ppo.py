@@ -1,10 +1,12 @@
 """PPO (Schulman et al. 2017) on EnvPool environments, as one pure rollout and one pure update.
 
 collect (this process's first device; EnvPool's XLA interface steps the envs inside `jit`):
-    `lax.scan` over `num_steps`: sample actions from the policy, step all envs  -> rows (N, T, ...)
-train_step (data-parallel over the mesh; rows = envs are split across devices):
-    GAE with a reverse `lax.scan` -> `update_epochs` x `num_minibatches` clipped-surrogate Adam
-    steps in nested `lax.scan`s (unrolled by default: XLA:CPU runs convolutions inside loops slowly).
+    `common.rollout` over `num_steps`: sample actions from the policy, step all envs
+    -> time-major rows (T, N, ...) and V(obs after the last step) (N,)
+train_step (data-parallel over the mesh; the env axis N is split across devices):
+    GAE with a reverse `lax.scan` over T -> `update_epochs` x `num_minibatches` clipped-surrogate
+    Adam updates in nested `lax.scan`s (unrolled by default: XLA:CPU runs convolutions inside loops
+    slowly). One train step = one rollout = update_epochs x num_minibatches optimizer updates.
 
 Details follow CleanRL's `ppo_atari_envpool_xla_jax` (Huang et al. 2022): advantage normalization
 per minibatch, clipped value loss, entropy bonus, global gradient clipping 0.5, Adam eps 1e-5 with
@@ -18,9 +20,10 @@ import ml_collections
 import optax
 
 from jaxai.core import optim
-from jaxai.core.errors import UserError
+from jaxai.core.sources import CollectionSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
+from jaxai.errors import UserError
 from jaxai.models import rl as rl_models
 from jaxai.ops import rl as rl_ops
 from jaxai.tasks.rl import common
@@ -55,7 +58,13 @@ def make_model(config, num_actions: int):
   return rl_models.ActorCritic(rl_models.make_torso(m.torso, m.hidden, m.activation), num_actions)
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
+ROW_KEYS = ("obs", "action", "log_prob", "value", "reward", "terminated", "episode_end", "valid")
+# Batch axes of the rows: (T, N, ...) rollout rows, and bootstrap_value (N,).
+BATCH_AXES = {k: common.TIME_MAJOR for k in ROW_KEYS} | {"bootstrap_value": 0}
+
+
+def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The PPO task; it needs no data facts (`facts` is accepted and ignored)."""
   common.check_envs_fit_mesh(config)
   envs_total = config.num_envs * jax.process_count()
   steps_per_iteration = envs_total * config.num_steps
@@ -66,7 +75,8 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   env = common.make_env(config)
   eval_env = common.make_env(config, evaluation=True, num_envs=config.eval_episodes)
   model = make_model(config, env.num_actions)
-  num_updates = iterations * config.update_epochs * config.num_minibatches
+  updates_per_step = config.update_epochs * config.num_minibatches  # optimizer updates per train step.
+  num_updates = iterations * updates_per_step
   tx = optim.make_optimizer(config.optimizer, num_updates)
   learning_rate = optim.make_schedule(config.optimizer, num_updates)
 
@@ -75,22 +85,16 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return TrainState.create(params, tx)
 
   def collect(policy, env_carry, rng):
-    def env_step(carry, step_rng):
-      logits, value = model.apply({"params": policy["params"]}, carry.obs)
-      action = jax.random.categorical(step_rng, logits)
+    def act(obs, rng):
+      logits, value = model.apply({"params": policy["params"]}, obs)
+      action = jax.random.categorical(rng, logits)
       log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
-      carry, tr = env.step(carry, action)
-      return carry, (tr, log_prob, value)
+      return action, {"log_prob": log_prob, "value": value}
 
-    env_carry, (tr, log_prob, value) = jax.lax.scan(
-        env_step, env_carry, jax.random.split(rng, config.num_steps))  # time-major (T, N, ...)
-    _, bootstrap_value = model.apply({"params": policy["params"]}, env_carry.obs)
-    env_major = lambda x: jnp.swapaxes(x, 0, 1)  # (T, N, ...) -> (N, T, ...): rows are envs.
-    rows = {"obs": env_major(tr.obs), "action": env_major(tr.action), "log_prob": env_major(log_prob),
-            "value": env_major(value), "reward": env_major(tr.reward),
-            "terminated": env_major(tr.terminated), "episode_end": env_major(tr.episode_end),
-            "valid": env_major(tr.valid), "bootstrap_value": bootstrap_value}
-    return env_carry, rows, common.episode_metrics(tr)
+    env_carry, tr, extras = common.rollout(env, act, env_carry, rng, config.num_steps)  # (T, N, ...)
+    _, bootstrap_value = model.apply({"params": policy["params"]}, env_carry.obs)  # (N,)
+    rows = {k: getattr(tr, k) for k in ("obs", "action", "reward", "terminated", "episode_end", "valid")}
+    return env_carry, rows | extras | {"bootstrap_value": bootstrap_value}, common.episode_metrics(tr)
 
   def loss_fn(params, mb):
     logits, value = model.apply({"params": params}, mb["obs"])
@@ -120,20 +124,19 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     return loss, stats
 
   def train_step(state: TrainState, rows, rng):
-    time_major = lambda x: jnp.swapaxes(x, 0, 1)
-    advantage, returns = rl_ops.gae(
-        time_major(rows["reward"]), time_major(rows["value"]), rows["bootstrap_value"],
-        time_major(rows["terminated"]), time_major(rows["episode_end"]), config.gamma,
-        config.gae_lambda)
+    advantage, returns = rl_ops.gae(  # (T, N)
+        rows["reward"], rows["value"], rows["bootstrap_value"], rows["terminated"], rows["episode_end"],
+        config.gamma, config.gae_lambda)
     samples = {k: rows[k] for k in ("obs", "action", "log_prob", "value", "valid")}
-    samples |= {"advantage": jnp.swapaxes(advantage, 0, 1), "return": jnp.swapaxes(returns, 0, 1)}
-    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)  # (N*T, ...)
-    size = flat["action"].shape[0]
+    samples |= {"advantage": advantage, "return": returns}  # each (T, N, ...)
+    num_steps, num_envs = rows["action"].shape
+    size = num_steps * num_envs  # samples of the rollout, over all envs.
     mb_size = size // config.num_minibatches
 
-    def minibatch_update(carry, idx):
+    def minibatch_update(carry, ids):
       params, opt_state = carry
-      mb = jax.tree.map(lambda x: x[idx], flat)
+      # Sample id = env * T + time: a minibatch gathers its (time, env) pairs from the (T, N) rows.
+      mb = jax.tree.map(lambda x: x[ids % num_steps, ids // num_steps], samples)
       (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
       updates, opt_state = tx.update(grads, opt_state, params)
       stats |= {"loss": loss, "grad_norm": optax.global_norm(grads)}
@@ -147,22 +150,23 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
         epoch, (state.params, state.opt_state), jax.random.split(rng, config.update_epochs),
         unroll=config.unroll_updates)
     metrics = jax.tree.map(jnp.mean, stats)
-    metrics["learning_rate"] = learning_rate(state.step * config.update_epochs * config.num_minibatches)
-    metrics["explained_variance"] = _explained_variance(flat["value"], flat["return"], flat["valid"])
+    metrics["learning_rate"] = learning_rate(state.step * updates_per_step)
+    metrics["explained_variance"] = _explained_variance(samples["value"], samples["return"], samples["valid"])
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   greedy = lambda params, obs, rng: jnp.argmax(model.apply({"params": params}, obs)[0], -1)
   evaluate = common.make_evaluate(eval_env, greedy, config.eval_max_steps, config.seed)
 
   return Task(
-      name="ppo", init=init, train_step=train_step, num_train_steps=iterations, collect=collect,
-      init_carry=env.reset, evaluate=evaluate, units_per_step={"env_steps": steps_per_iteration},
+      name="ppo", init=init, train_step=train_step, num_train_steps=iterations,
+      source=CollectionSource(collect, env.reset, batch_axes=BATCH_AXES), evaluators=[evaluate],
+      units_per_step={"env_steps": steps_per_iteration, "optimizer_updates": updates_per_step},
       summary=(f"PPO on {config.env_id}: {envs_total} envs x {config.num_steps} steps per iteration, "
                f"{iterations} iterations, obs {env.obs_shape}, {env.num_actions} actions"))
 
 
 def _explained_variance(values, returns, valid):
-  """1 - Var(returns - values) / Var(returns) over valid samples: how well the critic fits."""
+  """1 - Var(returns - values) / Var(returns) over valid samples (any shape): how well the critic fits."""
   w = valid.astype(jnp.float32)
   n = jnp.maximum(w.sum(), 1.0)
   var = lambda x: jnp.sum(w * (x - jnp.sum(w * x) / n) ** 2) / n
