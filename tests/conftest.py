@@ -15,3 +15,10 @@ def data_dir():
       pytest.fail(f"{name} not found in {DATA_DIR}: put the prepared TFDS datasets in ../shared/data/tfds "
                   "beside the checkout, or point $TFDS_DATA_DIR at them.")
   return DATA_DIR
+
+
+def pytest_ignore_collect(collection_path, config):
+  """tests/multidevice runs in its own 4-device process (tests/test_multidevice.py)."""
+  if collection_path.name == "multidevice" and "device_count" not in os.environ.get("XLA_FLAGS", ""):
+    return True
+  return None

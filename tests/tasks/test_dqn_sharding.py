@@ -1,0 +1,103 @@
+"""DQN's replay buffer is split along the mesh's `data` axis on its env columns (Task.sharding_rules)
+and gives the same losses and parameters as a replicated buffer.
+
+Needs 2 devices: with fewer (the usual one CPU device), the test runs itself again in a subprocess
+with 2 fake CPU devices.
+"""
+import dataclasses
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from jaxai.core import sharding, trainer
+from jaxai.core.checkpoint import Checkpointer
+from jaxai.tasks.rl import dqn
+from tests.helpers import REPO_ROOT, cli_env, load_config
+
+DEVICES = 2
+STEPS = 8
+REPLAY_COLUMNS = ("obs", "action", "reward", "terminated", "episode_end", "valid")
+CHILD = "JAXAI_TEST_DQN_SHARDING_CHILD"
+
+
+def dqn_config():
+  # 2 envs (one per device), updates from the second train step on.
+  return load_config("cartpole_dqn", {"num_envs": DEVICES, "learning_starts": 40}, set_data_dir=False)
+
+
+def train(task, config, steps: int):
+  """`steps` train steps as the trainer takes them: (compiled train step, state, per-step metrics)."""
+  placement = sharding.placement(config, task.sharding_rules)
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  abstract = jax.eval_shape(task.init, init_rng)
+  state = jax.jit(task.init, out_shardings=placement.state(abstract))(init_rng)
+  task.source.open(placement, jax.random.fold_in(train_rng, 1))
+  compiled, history = None, []
+  for step in range(steps):
+    batch, _ = task.source.rows(step, state)
+    compiled = compiled or trainer.compile_train_step(task, placement, abstract, batch)
+    state, metrics = compiled(state, batch, train_rng)
+    history.append(jax.device_get(metrics))
+  return compiled, state, history
+
+
+def check_split_equals_replicated(tmp_path):
+  config = dqn_config()
+  split_task = dqn.make_task(config)
+  replicated_task = dataclasses.replace(dqn.make_task(config), sharding_rules=())  # same env seeds.
+  compiled, state, split = train(split_task, config, STEPS)
+  _, replicated_state, replicated = train(replicated_task, config, STEPS)
+
+  # The compiled step takes the buffer's env columns split along `data`, one env per device.
+  replay_in = compiled.input_shardings[0][0].extra["replay"]
+  replay = state.extra["replay"]
+  for name in REPLAY_COLUMNS:
+    assert getattr(replay_in, name).spec == P(None, "data"), name
+    column = getattr(replay, name)
+    assert column.sharding.spec == P(None, "data"), name
+    shards = column.addressable_shards
+    assert len(shards) == DEVICES
+    assert all(s.data.shape == (column.shape[0], 1) + column.shape[2:] for s in shards), name
+    assert getattr(replicated_state.extra["replay"], name).sharding.spec == P(), name
+  assert replay_in.cursor.spec == P()
+  assert all(s.spec == P() for s in jax.tree.leaves(compiled.input_shardings[0][0].params))
+  # No collective gathers the buffer: a device only ever holds its own columns.
+  obs_shape = "f32[{},{},4]".format(*replay.obs.shape[:2])
+  assert not [line for line in compiled.as_text().splitlines() if "all-gather" in line and obs_shape in line]
+
+  # The same numbers as the replicated buffer, step by step.
+  assert [m["learning"] for m in split] == [0.0] + [1.0] * (STEPS - 1)
+  assert all(m["loss"] > 0 for m in split[1:])
+  for a, b in zip(split, replicated):
+    for key in ("loss", "q_mean", "grad_norm"):
+      np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=key)
+  for a, b in zip(jax.tree.leaves(jax.device_get(state)), jax.tree.leaves(jax.device_get(replicated_state))):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+  # A checkpoint of the split buffer restores split, with the same contents.
+  ckpt = Checkpointer(str(tmp_path), async_save=False)
+  ckpt.save(STEPS, state, {})
+  placement = sharding.placement(config, split_task.sharding_rules)
+  restored, _ = ckpt.restore(STEPS, placement.with_shardings(jax.eval_shape(split_task.init, jax.random.key(0))))
+  ckpt.close()
+  assert restored.extra["replay"].obs.sharding.spec == P(None, "data")
+  np.testing.assert_array_equal(restored.extra["replay"].obs, replay.obs)
+
+
+def test_replay_buffer_is_split_over_devices_with_the_replicated_numbers(tmp_path):
+  if jax.device_count() >= DEVICES:
+    check_split_equals_replicated(tmp_path)
+    return
+  if os.environ.get(CHILD):
+    pytest.fail(f"the child process has {jax.device_count()} device(s), not {DEVICES}")
+  test = f"{__file__}::{test_replay_buffer_is_split_over_devices_with_the_replicated_numbers.__name__}"
+  proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
+                        env=cli_env(DEVICES) | {CHILD: "1"}, cwd=REPO_ROOT, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+  assert "1 passed" in proc.stdout, proc.stdout[-2000:]
