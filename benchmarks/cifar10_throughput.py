@@ -4,7 +4,7 @@
   python benchmarks/cifar10_throughput.py --batch_size=512  # the config's batch, ~2 min on 2 CPU cores
 
 Measured: examples/s of the jitted train step exactly as the trainer runs it (the executable from
-`jaxai.core.trainer.compile_steps`: augmentation with random crop and flip, label smoothing, forward,
+`jaxai.core.trainer.compile_train_step`: augmentation with random crop and flip, label smoothing, forward,
 backward, SGD+Nesterov with weight decay, BatchNorm statistics), on synthetic 32x32x3 uint8 batches
 (`synthetic:32x32x3:10`, CIFAR-10's shape; no CIFAR-10 files needed) of 128 examples by default:
 the config's 512 takes ~20 s per step on 2 CPU cores, and is no faster per example there. Batches are placed on the device beforehand, so host input costs
@@ -27,8 +27,7 @@ import jax
 from absl import logging
 
 from jaxai import tasks
-from jaxai.core import mesh as mesh_lib
-from jaxai.core import trainer
+from jaxai.core import sharding, trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPU_EXAMPLES_PER_SEC = 50_000 / 30  # the config docstring's ~30 s per epoch on one A100/H100.
@@ -57,7 +56,7 @@ def main():
   config.max_eval_examples = config.eval_batch_size
   config.num_train_steps = 1000  # only sets the learning-rate schedule's length; steps run here: warmup + steps.
   task = tasks.make_task(config)
-  mesh = mesh_lib.make_mesh()
+  placement = sharding.placement(config, task.sharding_rules)
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   abstract = jax.eval_shape(task.init, init_rng)
   params = sum(x.size for x in jax.tree.leaves(abstract.params))
@@ -65,14 +64,14 @@ def main():
         f"width {config.model['width']}, {params / 1e6:.1f}M params, synthetic 32x32x3 batches of "
         f"{config.batch_size}, {jax.device_count()} {jax.default_backend()} device(s)", flush=True)
 
+  task.source.open(placement, None)
+  batches = [task.source.rows(s, None)[0] for s in range(args.warmup + args.steps)]
   start = time.perf_counter()
-  train, _ = trainer.compile_steps(task, mesh, abstract, task.train_data.batch(0))
+  train = trainer.compile_train_step(task, placement, abstract, batches[0])
   compile_s = time.perf_counter() - start
   cost = train.cost_analysis()
   flops = (cost[0] if isinstance(cost, (list, tuple)) else cost or {}).get("flops", float("nan"))
-  state_sharding = jax.tree.map(lambda _: mesh_lib.replicated(mesh), abstract)
-  state = jax.jit(task.init, out_shardings=state_sharding)(init_rng)
-  batches = [mesh_lib.global_batch(task.train_data.batch(s), mesh) for s in range(args.warmup + args.steps)]
+  state = jax.jit(task.init, out_shardings=placement.state(abstract))(init_rng)
   for batch in batches[:args.warmup]:
     state, _ = train(state, batch, train_rng)
   jax.block_until_ready(state)

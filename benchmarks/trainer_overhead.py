@@ -9,7 +9,7 @@ Model: configs/mnist_cnn.py as is (CNN features (32, 64), dense 256, batch 128),
 cores the full step takes ~180 ms, which hides any per-step host cost; the small model (~35 ms at
 batch 128, ~6 ms at --batch_size=32) stands in for a fast accelerator, where host overhead shows.
 
-Both sides run the *same compiled executable* (`jaxai.core.trainer.compile_steps`: the task's
+Both sides run the *same compiled executable* (`jaxai.core.trainer.compile_train_step`: the task's
 `train_step` with the trainer's rng folding, jit, shardings and buffer donation), from the same
 initial state, with the same batch size and the same batches (steps 0..N of the config's order):
 
@@ -58,9 +58,8 @@ import jax
 from absl import logging
 
 from jaxai import tasks
-from jaxai.core import mesh as mesh_lib
 from jaxai.core import metrics as metrics_lib
-from jaxai.core import trainer
+from jaxai.core import sharding, trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_DIR = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "tfds"))
@@ -99,31 +98,34 @@ class OtherLoad:
 
 
 class IntervalLoad:
-  """The task's train data, unchanged, noting the other processes' load at every interval boundary."""
+  """The task's source, unchanged, noting the other processes' load at every interval boundary."""
 
-  def __init__(self, data, interval: int):
-    self.data, self.interval, self.load, self.shares = data, interval, OtherLoad(), []
+  def __init__(self, source, interval: int):
+    self.source, self.interval, self.load, self.shares = source, interval, OtherLoad(), []
 
-  def batch(self, step: int):
+  def open(self, placement, rng):
+    self.source.open(placement, rng)
+
+  def rows(self, step: int, state):
     if step % self.interval == 0:
       share = self.load.share()
-      if step:  # batch(0) starts the first interval (and is also fetched once for compilation).
+      if step:  # rows(0) starts the first interval.
         self.shares.append(share)
-    return self.data.batch(step)
+    return self.source.rows(step, state)
 
   def position(self, step: int) -> dict:
-    return self.data.position(step)
+    return self.source.position(step)
 
 
 def bare_loop(task, config, interval: int, steps: int) -> list[tuple[float, float]]:
   """(steps/s, other load) of each interval after the first: the compiled step alone, batches on device."""
-  mesh = mesh_lib.make_mesh()
+  placement = sharding.placement(config, task.sharding_rules)
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))  # as the trainer does.
   abstract = jax.eval_shape(task.init, init_rng)
-  state_sharding = jax.tree.map(lambda _: mesh_lib.replicated(mesh), abstract)
-  train, _ = trainer.compile_steps(task, mesh, abstract, task.train_data.batch(0))
-  state = jax.jit(task.init, out_shardings=state_sharding)(init_rng)
-  batches = [mesh_lib.global_batch(task.train_data.batch(s), mesh) for s in range(interval + steps)]
+  task.source.open(placement, None)
+  batches = [task.source.rows(s, None)[0] for s in range(interval + steps)]
+  train = trainer.compile_train_step(task, placement, abstract, batches[0])
+  state = jax.jit(task.init, out_shardings=placement.state(abstract))(init_rng)
   jax.block_until_ready((state, batches))
   out, load = [], OtherLoad()
   for start in range(0, len(batches), interval):
@@ -143,9 +145,9 @@ def full_trainer(task, config, interval: int) -> list[tuple[float, float]]:
   The task runs one step past the last full interval so that the trainer fetches the batch that
   closes it (where its load is read); that final 1-step log interval is dropped.
   """
-  data = IntervalLoad(task.train_data, interval)
+  data = IntervalLoad(task.source, interval)
   with tempfile.TemporaryDirectory(prefix="trainer_overhead_") as workdir:
-    trainer.train_and_evaluate(config, workdir, replace(task, train_data=data))
+    trainer.train_and_evaluate(config, workdir, replace(task, source=data))
     records = metrics_lib.read_metrics(workdir)
   rates = [r["perf/steps_per_sec"] for r in records if "perf/steps_per_sec" in r]
   return list(zip(rates[1:-1], data.shares[1:]))

@@ -1,17 +1,19 @@
-"""Character-level text: vocabulary, the TFDS text splits, random training windows, fixed eval windows.
+"""Character-level text: vocabulary, the TFDS text splits, training and fixed eval windows.
 
 Tiny Shakespeare in TFDS is one record per split whose `text` is the whole split: 'train' is the
 first 90% of the 1,115,394 characters (exactly nanoGPT's training text), 'validation' and 'test' the
 next two 5%. nanoGPT validates on its last 10%, which is 'validation+test' here (splits joined by '+'
 are concatenated in that order).
 
-Training windows are drawn uniformly at random with replacement, as nanoGPT and char-rnn do; the
-windows of a step are a pure function of (seed, step), so a resumed run sees the same batches.
+Training windows are drawn uniformly at random with replacement, as nanoGPT and char-rnn do: the
+core's DatasetSource with sampling='replacement' over `num_train_windows` start offsets, `windows`
+gathering them. The windows of a step are a pure function of (seed, step), so a resumed run sees the
+same batches.
 """
 import numpy as np
 
 from jaxai.errors import UserError
-from jaxai.data import pipeline, sources
+from jaxai.data import sources
 
 
 class CharVocab:
@@ -62,29 +64,13 @@ def windows(tokens: np.ndarray, starts: np.ndarray, block_size: int) -> dict:
   return {"inputs": chunk[:, :-1], "targets": chunk[:, 1:]}
 
 
-class RandomWindows:
-  """Training batches of `global_batch_size` random windows; the batch of a step depends only on (seed, step)."""
-
-  def __init__(self, tokens: np.ndarray, block_size: int, global_batch_size: int, seed: int,
-               process_index: int | None = None, process_count: int | None = None):
-    self.tokens = np.asarray(tokens, np.int32)
-    if len(self.tokens) < block_size + 2:
-      raise UserError(f"The training text has {len(self.tokens)} characters, too few for windows of "
-                      f"block_size={block_size} (+1 target); lower block_size.")
-    self.block_size, self.global_batch_size, self.seed = block_size, global_batch_size, seed
-    self._rows = pipeline.process_rows(global_batch_size, process_index, process_count)
-
-  def starts(self, step: int) -> np.ndarray:
-    """(global_batch_size,) start offsets of the whole global batch of `step`."""
-    rng = np.random.default_rng([self.seed, step])
-    return rng.integers(0, len(self.tokens) - self.block_size, self.global_batch_size)
-
-  def batch(self, step: int) -> dict:
-    return windows(self.tokens, self.starts(step)[self._rows], self.block_size)
-
-  def position(self, step: int) -> dict:
-    return {"step": step, "seed": self.seed, "block_size": self.block_size,
-            "global_batch_size": self.global_batch_size, "num_tokens": len(self.tokens)}
+def num_train_windows(num_tokens: int, block_size: int) -> int:
+  """Start offsets of training windows (block_size inputs + 1 target) in a text of `num_tokens`
+  characters: the `num_examples` the core's DatasetSource draws windows from."""
+  if num_tokens < block_size + 2:
+    raise UserError(f"The training text has {num_tokens} characters, too few for windows of "
+                    f"block_size={block_size} (+1 target); lower block_size.")
+  return num_tokens - block_size
 
 
 def eval_windows(tokens: np.ndarray, block_size: int, num_windows: int = 0) -> dict:

@@ -1,1 +1,2 @@
-"""Language-model tools: sampling from a trained character model (`python -m jaxai.lm.sample`)."""
+"""Language-model library: text generation from a character model (jaxai.lm.generate). The sampling
+command is `python -m jaxai.sample`."""

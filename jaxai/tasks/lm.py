@@ -1,11 +1,18 @@
 """Character-level language models (GPT, char-rnn LSTM): config -> text -> model -> pure train/eval steps.
 
-The whole domain logic is here; the shared trainer runs it. One train step is one optimizer update:
-with `grad_accum_steps` > 1 the global batch is split into microbatches inside the step (`lax.scan`),
-gradients are averaged, then applied once. Losses are in nats per character. At evaluation time the
-task also generates `config.sample.num_chars` characters from `config.sample.prompt`
-(written to <workdir>/samples/step_<N>.txt and TensorBoard).
+The whole domain logic is here; the shared trainer runs it. Training windows are drawn with
+replacement by the core's DatasetSource (the batch of a step depends only on (seed, step)). One train
+step is one optimizer update: with `grad_accum_steps` > 1 the global batch is split into microbatches
+inside the step (`lax.scan`), gradients are averaged, then applied once. Losses are in nats per
+character. At evaluation time the task also generates `config.sample.num_chars` characters from
+`config.sample.prompt` (jaxai.lm.generate; written to <workdir>/samples/step_<N>.txt and TensorBoard).
+
+Facts: {'vocab': the sorted characters of the training text}. `make_task(config, facts)` builds the
+model from them and reads the text only when training or evaluation first needs it, so a tool
+(python -m jaxai.sample) restores a run without its data.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -13,11 +20,14 @@ import optax
 
 from jaxai.core import optim
 from jaxai.core.config import trainer_config
-from jaxai.core.errors import UserError
+from jaxai.core.evaluators import DatasetEvaluator, Evaluator
+from jaxai.core.sources import DatasetSource
 from jaxai.core.state import TrainState
+from jaxai.core.summaries import Text
 from jaxai.core.task import Task
 from jaxai.data import pipeline, text
-from jaxai.lm import sample as sample_lib
+from jaxai.errors import UserError
+from jaxai.lm import generate
 from jaxai.models import char_rnn, gpt
 
 MODELS = ("gpt", "lstm")
@@ -86,12 +96,6 @@ def make_model(config: ml_collections.ConfigDict, vocab_size: int):
     raise UserError(f"config.model for {name!r}: {e}.") from None
 
 
-def load_vocab(config: ml_collections.ConfigDict) -> tuple[text.CharVocab, str]:
-  """The vocabulary and the training text it was built from."""
-  train_text = text.load_text(config.dataset, config.train_split, config.data_dir, config.download)
-  return text.CharVocab.from_text(train_text), train_text
-
-
 def logits_of(model, params, tokens, train: bool = False, rng=None):
   """(B, T) -> (B, T, V) float32 logits for either model (the LSTM starts from a zero state)."""
   rngs = {"dropout": rng} if train else {}
@@ -124,19 +128,77 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                     f"top_k={s.top_k} must all be >= 0.")
 
 
-def make_task(config: ml_collections.ConfigDict) -> Task:
+def vocab_of(facts: dict) -> text.CharVocab:
+  """The vocabulary of a run's facts."""
+  if not isinstance(facts, dict) or not facts.get("vocab"):
+    raise UserError(f"The run's facts {facts!r} have no 'vocab' (the training text's characters); "
+                    "the run's facts.json is damaged or not a language-model run's.")
+  return text.CharVocab(facts["vocab"])
+
+
+def window_source(arrays, block_size: int, batch_size: int, seed: int, **process) -> DatasetSource:
+  """Training windows over arrays['tokens'] ((N,) int32; `arrays` may be a function returning them),
+  drawn with replacement: the windows of step s start at
+  default_rng([seed, s]).integers(0, N - block_size, batch_size), as nanoGPT draws them.
+  `process`: process_index / process_count (default: this process's)."""
+  return DatasetSource(
+      arrays, batch_size, seed, sampling="replacement",
+      num_examples=lambda arrays: text.num_train_windows(len(arrays["tokens"]), block_size),
+      gather=lambda arrays, starts: text.windows(arrays["tokens"], starts, block_size), **process)
+
+
+def sample_evaluator(config: ml_collections.ConfigDict, model, vocab: text.CharVocab, prompt_ids) -> Evaluator:
+  """`config.sample.num_chars` characters continuing the (P,) `prompt_ids`, as Text under 'samples'.
+
+  Every evaluation samples with the same key(config.sample.seed), so samples of successive
+  evaluations differ only by the parameters (the evaluation's own rng is not used).
+  """
+  s = config.sample
+  prompt = prompt_ids[None]  # (1, P)
+
+  def sample(params, rng):  # -> (1, num_chars) ids
+    del rng
+    return generate.generate(model, params, prompt, jax.random.key(s.seed), s.temperature,
+                             num_chars=s.num_chars, top_k=s.top_k)
+
+  def finish(ids, step):
+    return {"samples": Text(s.prompt + vocab.decode(ids[0]))}
+
+  return Evaluator(sample, finish, view=lambda state: state.params)
+
+
+def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The language-model task; with `facts` (a saved run's) no text is read until training starts."""
   check_config(config)
-  vocab, train_text = load_vocab(config)
-  eval_text = text.load_text(config.dataset, config.eval_split, config.data_dir, config.download)
-  eval_unknown = vocab.unknown(eval_text)
-  if eval_unknown:
-    raise UserError(f"The eval split {config.eval_split!r} has characters {eval_unknown[:10]} that the "
-                    f"training text does not; the model cannot score them.")
+  load = lambda split: text.load_text(config.dataset, split, config.data_dir, config.download)
+  block = config.block_size
+  train_text = eval_text = None
+  if facts is None:
+    train_text, eval_text = load(config.train_split), load(config.eval_split)
+    facts = {"vocab": text.CharVocab.from_text(train_text).chars}
+  vocab = vocab_of(facts)
+
+  def train_arrays() -> dict:  # {'tokens': (N,) int32}, the whole training text.
+    tokens = vocab.encode(train_text if train_text is not None else load(config.train_split))
+    text.num_train_windows(len(tokens), block)
+    return {"tokens": tokens}
+
+  @functools.cache
+  def eval_arrays() -> dict:  # {'inputs', 'targets'}: (windows, block_size) int32 each.
+    held_out = eval_text if eval_text is not None else load(config.eval_split)
+    unknown = vocab.unknown(held_out)
+    if unknown:
+      raise UserError(f"The eval split {config.eval_split!r} has characters {unknown[:10]} that the "
+                      f"training text does not; the model cannot score them.")
+    return text.eval_windows(vocab.encode(held_out), block, config.eval_windows)
+
+  if eval_text is not None:
+    eval_arrays()  # With the data at hand, its errors come now, before anything is compiled.
   prompt_ids = None
   if config.sample.num_chars:
-    prompt_ids = sample_lib.encode_prompt(vocab, config.sample.prompt, "config.sample.prompt")
-  train_data = text.RandomWindows(vocab.encode(train_text), config.block_size, config.batch_size, config.seed)
-  eval_arrays = text.eval_windows(vocab.encode(eval_text), config.block_size, config.eval_windows)
+    prompt_ids = generate.encode_prompt(vocab, config.sample.prompt, "config.sample.prompt")
+  source = window_source(train_arrays() if train_text is not None else train_arrays, block,
+                         config.batch_size, config.seed)
 
   num_steps = config.num_train_steps
   tx = optim.make_optimizer(config.optimizer, num_steps)
@@ -145,7 +207,7 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
   accum = config.grad_accum_steps
 
   def init(rng) -> TrainState:
-    params = model.init({"params": rng}, jnp.zeros((1, config.block_size), jnp.int32))["params"]
+    params = model.init({"params": rng}, jnp.zeros((1, block), jnp.int32))["params"]
     return TrainState.create(params, tx)
 
   def loss_fn(params, batch, rng):
@@ -178,24 +240,19 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
     mask = batch["mask"].astype(jnp.float32)
     return {"loss": jnp.sum(per_window * mask), "count": jnp.sum(mask)}
 
-  eval_texts = None
+  evaluators = [DatasetEvaluator(eval_step, lambda: pipeline.padded_batches(eval_arrays(), config.eval_batch_size))]
   if config.sample.num_chars:
-    sampler = sample_lib.Sampler(model, top_k=config.sample.top_k)
-    s = config.sample
-
-    def eval_texts(state):
-      ids = sampler.generate(state.params, prompt_ids, s.num_chars, s.temperature, s.seed)
-      return {"samples": s.prompt + vocab.decode(ids[0])}
+    evaluators.append(sample_evaluator(config, model, vocab, prompt_ids))
 
   abstract_params = jax.eval_shape(init, jax.random.key(0)).params
-  tokens_per_step = config.batch_size * config.block_size
-  summary = (f"{config.dataset}: {len(train_text):,} train / {len(eval_text):,} eval ({config.eval_split}) "
-             f"characters, vocabulary {vocab.size}; {len(eval_arrays['inputs'])} eval windows of "
-             f"{config.block_size}; model {config.model.name}")
+  tokens_per_step = config.batch_size * block
+  if train_text is not None:
+    data = (f"{len(train_text):,} train / {len(eval_text):,} eval ({config.eval_split}) characters, "
+            f"vocabulary {vocab.size}; {len(eval_arrays()['inputs'])} eval windows of {block}")
+  else:
+    data = f"vocabulary {vocab.size} (the run's facts; the text is read when first needed)"
   return Task(
-      name="lm", init=init, train_step=train_step, train_data=train_data, num_train_steps=num_steps,
-      eval_step=eval_step,
-      eval_data=lambda: pipeline.padded_batches(eval_arrays, config.eval_batch_size),
-      units_per_step={"tokens": tokens_per_step},
-      flops_per_step=flops_per_token(model, abstract_params) * tokens_per_step,
-      eval_texts=eval_texts, summary=summary)
+      name="lm", init=init, train_step=train_step, source=source, num_train_steps=num_steps,
+      evaluators=evaluators, facts=facts, summary=f"{config.dataset}: {data}; model {config.model.name}",
+      units_per_step={"tokens": tokens_per_step,
+                      "model_flops": flops_per_token(model, abstract_params) * tokens_per_step})

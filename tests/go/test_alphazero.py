@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 from jaxai.go import gnugo, gtp
+from jaxai.ops.replay import Window
 from jaxai.tasks import alphazero
-from jaxai.tasks.alphazero import replay
 from tests.helpers import (REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, load_config,
                            metrics_lines)
 
@@ -28,8 +28,8 @@ def tiny_task():
 
 def test_selfplay_emits_finished_positions_with_search_policy_and_outcome(tiny_task):
   config, task, state = tiny_task
-  collect = jax.jit(task.collect)
-  carry, chunks = task.init_carry(), []
+  collect = jax.jit(task.source.collect)
+  carry, chunks = task.source.init_carry(), []
   policy = {"params": state.params, "step": state.step}
   for i in range(6):  # 24 plies per game: the ring (12 plies) fills, then finished positions come out.
     carry, rows, metrics = collect(policy, carry, jax.random.key(i))
@@ -71,8 +71,8 @@ def test_train_step_fits_a_fixed_replay_window():
   rows = {"planes": rng.integers(0, 2, (n, 5, 5, 5)).astype(np.int8),
           "policy": (policy / policy.sum(-1, keepdims=True)).astype(np.float32), "legal": legal,
           "value": rng.choice([-1.0, 1.0], n).astype(np.float32), "valid": np.ones(n, bool)}
-  window = replay.add(state.extra["replay"], rows)
-  assert int(replay.size(window)) == n
+  window = state.extra["replay"].add(rows)
+  assert int(window.size) == n
   state = state.replace(extra=state.extra | {"replay": window})
   nothing = jax.tree.map(lambda x: jnp.zeros((1, 1) + x.shape[1:], x.dtype), rows)  # valid = False
   step = jax.jit(task.train_step)
@@ -80,21 +80,21 @@ def test_train_step_fits_a_fixed_replay_window():
   for i in range(60):
     state, metrics = step(state, nothing, jax.random.key(i))
     losses.append((float(metrics["policy_loss"]), float(metrics["value_loss"])))
-  assert int(replay.size(state.extra["replay"])) == n  # invalid rows are not stored.
+  assert int(state.extra["replay"].size) == n  # invalid rows are not stored.
   first, last = np.mean(losses[:10], 0), np.mean(losses[-10:], 0)
   assert (last < 0.8 * first).all(), losses  # both heads learn.
   assert {"policy_loss", "value_loss", "replay_size", "learning"} <= set(metrics)
 
 
 def test_replay_window_keeps_the_newest_valid_rows():
-  window = replay.init(5, {"planes": np.zeros(2, np.int8), "policy": np.zeros(3, np.float32),
+  window = Window.init(5, {"planes": np.zeros(2, np.int8), "policy": np.zeros(3, np.float32),
                            "legal": np.zeros(3, bool), "value": np.zeros((), np.float32)})
   for start in (0, 4):
     values = np.arange(start, start + 4, dtype=np.float32)
     rows = {"planes": np.zeros((4, 2), np.int8), "policy": np.zeros((4, 3), np.float32),
             "legal": np.ones((4, 3), bool), "value": values, "valid": values % 4 != 1}
-    window = replay.add(window, rows)
-  kept = sorted(np.asarray(window["value"])[np.asarray(window["valid"])].tolist())
+    window = window.add(rows)
+  kept = sorted(np.asarray(window.rows["value"])[np.asarray(window.valid)].tolist())
   assert kept == [2.0, 3.0, 4.0, 6.0, 7.0]  # rows 1 and 5 invalid; 0 was the oldest, overwritten.
 
 
@@ -193,5 +193,5 @@ def test_configs_build_their_tasks(name):
     task = alphazero.make_task(config)
     state = jax.eval_shape(task.init, jax.random.key(0))
     sizes[variant] = sum(x.size for x in jax.tree.leaves(state.params))
-    assert state.extra["replay"]["planes"].shape[0] == config.replay_size
+    assert state.extra["replay"].rows["planes"].shape[0] == config.replay_size
   assert sizes[""] > 10 * sizes["tiny"]

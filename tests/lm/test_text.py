@@ -1,8 +1,9 @@
-"""Character data: vocabulary, the TFDS Tiny Shakespeare splits, training and evaluation windows."""
+"""Character data: vocabulary, the TFDS Tiny Shakespeare splits, evaluation windows (training windows:
+test_task.py, drawn by the core's DatasetSource)."""
 import numpy as np
 import pytest
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 from jaxai.data import text
 from tests.helpers import DATA_DIR
 
@@ -32,23 +33,6 @@ def test_tfds_splits_are_nanogpt_train_and_validation():
 def test_missing_split_is_a_clear_error():
   with pytest.raises(UserError, match="no split 'valid'"):
     text.load_text("tiny_shakespeare", "valid", str(DATA_DIR), download=False)
-
-
-def test_random_windows_depend_only_on_seed_and_step():
-  tokens = np.arange(1000, dtype=np.int32)
-  a = text.RandomWindows(tokens, block_size=16, global_batch_size=8, seed=3)
-  b = text.RandomWindows(tokens, block_size=16, global_batch_size=8, seed=3)
-  for step in (7, 0, 7):  # any order: nothing depends on what was read before.
-    np.testing.assert_array_equal(a.batch(step)["inputs"], b.batch(step)["inputs"])
-  assert not np.array_equal(a.batch(0)["inputs"], a.batch(1)["inputs"])
-  batch = a.batch(5)
-  assert batch["inputs"].shape == batch["targets"].shape == (8, 16)
-  np.testing.assert_array_equal(batch["targets"][:, :-1], batch["inputs"][:, 1:])  # shifted by one.
-  np.testing.assert_array_equal(batch["inputs"][:, 0] + 1, batch["targets"][:, 0])
-  # Two processes supply the two halves of the same global batch.
-  halves = [text.RandomWindows(tokens, 16, 8, 3, process_index=i, process_count=2).batch(5)["inputs"]
-            for i in range(2)]
-  np.testing.assert_array_equal(np.concatenate(halves), batch["inputs"])
 
 
 def test_eval_windows_are_fixed_and_cover_the_text():

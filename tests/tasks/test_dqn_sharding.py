@@ -4,18 +4,18 @@ and gives the same losses and parameters as a replicated buffer.
 Needs 2 devices: with fewer (the usual one CPU device), the test runs itself again in a subprocess
 with 2 fake CPU devices.
 """
-import dataclasses
 import os
 import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
 from jaxai.core import sharding, trainer
-from jaxai.core.checkpoint import Checkpointer
+from jaxai.core.checkpoint import Checkpointer, signature
 from jaxai.tasks.rl import dqn
 from tests.helpers import REPO_ROOT, cli_env, load_config
 
@@ -30,28 +30,33 @@ def dqn_config():
   return load_config("cartpole_dqn", {"num_envs": DEVICES, "learning_starts": 40}, set_data_dir=False)
 
 
-def train(task, config, steps: int):
-  """`steps` train steps as the trainer takes them: (compiled train step, state, per-step metrics)."""
-  placement = sharding.placement(config, task.sharding_rules)
+def train(config, task, steps: int):
+  """`steps` train steps as the trainer takes them, twice on the same rows: with the task's rules
+  ('split') and with none ('replicated'). Returns {run: compiled step}, {run: state}, {run: metrics}."""
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   abstract = jax.eval_shape(task.init, init_rng)
-  state = jax.jit(task.init, out_shardings=placement.state(abstract))(init_rng)
-  task.source.open(placement, jax.random.fold_in(train_rng, 1))
-  compiled, history = None, []
+  placements = {"split": sharding.placement(config, task.sharding_rules), "replicated": sharding.placement(config)}
+  first = jax.jit(task.init, out_shardings=placements["split"].state(abstract))(init_rng)
+  states = {run: placement.put_state(jax.tree.map(jnp.copy, first))  # copies: each run donates its own.
+            for run, placement in placements.items()}
+  compiled, history = {}, {run: [] for run in placements}
+  task.source.open(placements["split"], jax.random.fold_in(train_rng, 1))
   for step in range(steps):
-    batch, _ = task.source.rows(step, state)
-    compiled = compiled or trainer.compile_train_step(task, placement, abstract, batch)
-    state, metrics = compiled(state, batch, train_rng)
-    history.append(jax.device_get(metrics))
-  return compiled, state, history
+    batch, _ = task.source.rows(step, states["split"])  # the batch shardings do not depend on the rules.
+    for run, placement in placements.items():
+      compiled[run] = compiled.get(run) or trainer.compile_train_step(task, placement, abstract, batch)
+      states[run], metrics = compiled[run](states[run], batch, train_rng)
+      history[run].append(jax.device_get(metrics))
+  return compiled, states, history
 
 
 def check_split_equals_replicated(tmp_path):
   config = dqn_config()
-  split_task = dqn.make_task(config)
-  replicated_task = dataclasses.replace(dqn.make_task(config), sharding_rules=())  # same env seeds.
-  compiled, state, split = train(split_task, config, STEPS)
-  _, replicated_state, replicated = train(replicated_task, config, STEPS)
+  task = dqn.make_task(config)
+  compiled, states, history = train(config, task, STEPS)
+  state, replicated_state = states["split"], states["replicated"]
+  split, replicated = history["split"], history["replicated"]
+  compiled = compiled["split"]
 
   # The compiled step takes the buffer's env columns split along `data`, one env per device.
   replay_in = compiled.input_shardings[0][0].extra["replay"]
@@ -80,10 +85,11 @@ def check_split_equals_replicated(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
   # A checkpoint of the split buffer restores split, with the same contents.
+  abstract = jax.eval_shape(task.init, jax.random.key(0))
   ckpt = Checkpointer(str(tmp_path), async_save=False)
-  ckpt.save(STEPS, state, {})
-  placement = sharding.placement(config, split_task.sharding_rules)
-  restored, _ = ckpt.restore(STEPS, placement.with_shardings(jax.eval_shape(split_task.init, jax.random.key(0))))
+  ckpt.save(STEPS, state, {"signature": signature(abstract)})
+  placement = sharding.placement(config, task.sharding_rules)
+  restored, _ = ckpt.restore(STEPS, placement.with_shardings(abstract))
   ckpt.close()
   assert restored.extra["replay"].obs.sharding.spec == P(None, "data")
   np.testing.assert_array_equal(restored.extra["replay"].obs, replay.obs)
