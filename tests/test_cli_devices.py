@@ -1,9 +1,11 @@
 """Data parallelism changes nothing but speed: 1 device and 4 fake CPU devices, same config and seed,
 give the same per-step training losses and the same evaluation (up to float reduction order)."""
+import jax
 import numpy as np
 import pytest
 
 from jaxai import tasks
+from jaxai.core import trainer
 from jaxai.core.metrics import read_metrics
 from tests.helpers import check_ok, leaves_with_paths, load_config, restore_state, run_cli
 
@@ -13,11 +15,12 @@ OVERRIDES = {"log_every_steps": 1, "max_eval_examples": 301, "eval_batch_size": 
 
 @pytest.fixture(scope="module")
 def runs(data_dir, tmp_path_factory):
-  workdirs = {}
-  for devices in (1, 4):
-    workdirs[devices] = tmp_path_factory.mktemp(f"devices{devices}")
-    proc = check_ok(run_cli("mnist_cnn.py:tiny", workdirs[devices], OVERRIDES, devices=devices))
-    assert f"| {devices} devices, 1 processes |" in proc.stderr
+  workdirs = {devices: tmp_path_factory.mktemp(f"devices{devices}") for devices in (1, 4)}
+  assert jax.device_count() == 1  # the test process: the 1-device run in-process, 4 devices in a CLI run.
+  config = load_config("mnist_cnn", OVERRIDES)
+  trainer.train_and_evaluate(config, str(workdirs[1]), tasks.make_task(config))
+  proc = check_ok(run_cli("mnist_cnn.py:tiny", workdirs[4], OVERRIDES, devices=4))
+  assert "| 4 devices, 1 processes |" in proc.stderr
   return workdirs
 
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from jaxai import tasks
+from jaxai.core import trainer
 from tests.helpers import (REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, leaves_with_paths,
                            load_config, restore_state, run_cli)
 
@@ -16,7 +17,8 @@ OVERRIDES = {"num_train_steps": 200, "checkpoint_every_steps": 0, "log_every_ste
 
 def test_sigterm_saves_at_a_step_boundary_and_resume_is_bitwise_equal(data_dir, tmp_path):
   uninterrupted, preempted = tmp_path / "uninterrupted", tmp_path / "preempted"
-  check_ok(run_cli("mnist_cnn.py:tiny", uninterrupted, OVERRIDES))
+  config = load_config("mnist_cnn", OVERRIDES)  # the reference runs in-process: same code.
+  trainer.train_and_evaluate(config, str(uninterrupted), tasks.make_task(config))
 
   proc = subprocess.Popen(cli_command("mnist_cnn.py:tiny", preempted, OVERRIDES), env=cli_env(),
                           cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

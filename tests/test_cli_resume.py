@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxai import tasks
+from jaxai.core import trainer
 from jaxai.core.metrics import read_metrics
 from tests.helpers import (REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, leaves_with_paths,
                            load_config, metrics_lines, restore_state, run_cli)
@@ -44,8 +45,9 @@ def kill_after_first_checkpoint(workdir, timeout=120.0) -> int:
 
 @pytest.fixture(scope="module")
 def runs(data_dir, tmp_path_factory):
-  uninterrupted = tmp_path_factory.mktemp("uninterrupted")
-  check_ok(run_cli("mnist_cnn.py:tiny", uninterrupted, OVERRIDES))
+  uninterrupted = tmp_path_factory.mktemp("uninterrupted")  # the reference runs in-process: same code.
+  config = load_config("mnist_cnn", OVERRIDES)
+  trainer.train_and_evaluate(config, str(uninterrupted), tasks.make_task(config))
   resumed = tmp_path_factory.mktemp("resumed")
   killed_at = kill_after_first_checkpoint(resumed)
   proc = check_ok(run_cli("mnist_cnn.py:tiny", resumed, OVERRIDES))  # the very same command.
