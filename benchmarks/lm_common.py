@@ -56,7 +56,7 @@ def flops_per_token(config_file: str, data_dir: str) -> float:
   config = module.get_config(variant)
   config.data_dir = data_dir
   task = tasks.make_task(config)
-  return task.flops_per_step / task.units_per_step["tokens"]
+  return task.units_per_step["model_flops"] / task.units_per_step["tokens"]
 
 
 def peak_flops() -> float:

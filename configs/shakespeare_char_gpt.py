@@ -11,7 +11,7 @@ steps then cosine decay to lr/10, gradient clipping at 1, no biases, tied input/
 
   python -m jaxai.main --config=configs/shakespeare_char_gpt.py:nanogpt_cpu --workdir=/tmp/gpt_cpu \
       --config.data_dir=../shared/data/tfds
-  python -m jaxai.lm.sample --workdir=/tmp/gpt_cpu --prompt="ROMEO:" --num_chars=500 \
+  python -m jaxai.sample --workdir=/tmp/gpt_cpu --prompt="ROMEO:" --num_chars=500 \
       --temperature=0.8 --top_k=40 --seed=0
 """
 from jaxai.tasks import lm

@@ -5,7 +5,7 @@ clipping at 5) with AdamW instead of RMSprop and a cosine decay; evaluated on TF
 
   python -m jaxai.main --config=configs/shakespeare_char_lstm.py --workdir=/tmp/lstm \
       --config.data_dir=../shared/data/tfds
-  python -m jaxai.lm.sample --workdir=/tmp/lstm --prompt="ROMEO:" --num_chars=500
+  python -m jaxai.sample --workdir=/tmp/lstm --prompt="ROMEO:" --num_chars=500
 """
 import ml_collections
 

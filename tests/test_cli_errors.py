@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxai import tasks
-from tests.helpers import (check_ok, checkpoint_steps, error_lines, load_config, metrics_lines, restore_state,
+from tests.helpers import (CONFIGS, check_ok, checkpoint_steps, error_lines, load_config, metrics_lines, restore_state,
                            run_cli, tree_digest)
 
 MNIST = "mnist_cnn.py:tiny"
@@ -27,6 +27,22 @@ def test_bad_override_is_refused_before_anything_runs(override, mentions, data_d
   assert message and all(m in message for m in mentions), proc.stderr[-3000:]
   assert "Traceback" not in proc.stderr
   assert not workdir.exists()
+
+
+def test_missing_config_file_is_one_line_naming_it(tmp_path):
+  proc = run_cli("no_such_file.py", tmp_path / "run")
+  assert proc.returncode != 0 and "Traceback" not in proc.stderr
+  assert error_lines(proc).splitlines() == [
+      f"error: --config={CONFIGS / 'no_such_file.py'}: no such file. Configs live in configs/, e.g. "
+      "--config=configs/mnist_cnn.py (add :tiny for a smoke run)."]
+
+
+def test_a_finished_run_started_again_says_so(tmp_path):
+  check_ok(run_cli("digits_quickstart.py:tiny", tmp_path, {"num_train_steps": 3}))
+  again = check_ok(run_cli("digits_quickstart.py:tiny", tmp_path, {"num_train_steps": 3}))
+  assert "already holds a finished run (step 3 of 3)" in again.stderr
+  assert "Use a new --workdir to train again" in again.stderr
+  assert checkpoint_steps(tmp_path) == [3]
 
 
 def test_batch_not_divisible_by_devices_fails_fast(tmp_path):

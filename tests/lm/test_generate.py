@@ -1,5 +1,8 @@
 """Generation: reproducible for a seed, compiled once, the in-JAX loop equal to one call per character,
 KV-cache generation equal to full recomputation."""
+import ast
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,3 +118,12 @@ def test_empty_or_unknown_prompt_is_a_clear_error():
     generate.encode_prompt(vocab, "")
   with pytest.raises(UserError, match="'Z'.*'!'"):
     generate.encode_prompt(vocab, "aZb!")
+
+
+def test_generation_library_imports_no_task_and_no_core():
+  """jaxai.lm.generate is used by the lm task and by the sampling CLI: it imports models, never them."""
+  tree = ast.parse(pathlib.Path(generate.__file__).read_text())
+  imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+  imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+  ours = {name for name in imported if name.startswith("jaxai")}
+  assert ours <= {"jaxai.errors", "jaxai.models", "jaxai.ops"}, ours

@@ -1,4 +1,5 @@
-"""PPO and DQN through the real command line, on real EnvPool environments (tiny configs)."""
+"""PPO and DQN on real EnvPool environments: every tiny RL config through the real command line
+(on 4 devices, in 2 processes, on 1 device), learning, resuming after SIGKILL, a bad env id."""
 import math
 import signal
 import subprocess
@@ -7,15 +8,33 @@ import time
 
 import pytest
 
+from jaxai.core import trainer
+from jaxai.tasks.rl import ppo
 from tests.helpers import (check_ok, checkpoint_steps, cli_command, cli_env, error_lines, load_config,
                            metrics_lines, run_cli, REPO_ROOT)
 
-RL_CONFIGS = ["cartpole_ppo", "cartpole_dqn", "atari_ppo", "atari_dqn"]
+# config: (devices, processes). cartpole_ppo's rollout envs are split over a 4-device mesh;
+# cartpole_dqn runs under jax.distributed, each process stepping its own envs with its copy of the
+# replicated parameters, the rows forming one global batch and the replay buffer split along `data`
+# (each process's devices hold its envs' columns).
+RL_CONFIGS = {"cartpole_ppo": (4, 1), "cartpole_dqn": (1, 2), "atari_ppo": (1, 1), "atari_dqn": (1, 1)}
+
+
+def run_tiny(name: str, workdir, devices: int, processes: int) -> subprocess.CompletedProcess:
+  if processes == 1:
+    return check_ok(run_cli(f"{name}.py:tiny", workdir, data_dir=None, devices=devices))
+  proc = check_ok(subprocess.run(
+      [sys.executable, "launch/local.py", f"--processes={processes}", "--",
+       f"--config={REPO_ROOT / 'configs' / name}.py:tiny", f"--workdir={workdir}"],
+      cwd=REPO_ROOT, env=cli_env(devices), capture_output=True, text=True, timeout=300))
+  assert f"{processes} processes" in proc.stderr
+  return proc
 
 
 @pytest.mark.parametrize("name", RL_CONFIGS)
 def test_tiny_rl_config_runs_end_to_end(name, tmp_path):
-  check_ok(run_cli(f"{name}.py:tiny", tmp_path, data_dir=None))
+  run_tiny(name, tmp_path, *RL_CONFIGS[name])
+  config = load_config(name, set_data_dir=False)
   records = metrics_lines(tmp_path)
   train = [r for r in records if "train/loss" in r]
   evals = [r for r in records if "eval/episode_return" in r]
@@ -23,20 +42,23 @@ def test_tiny_rl_config_runs_end_to_end(name, tmp_path):
   for r in train:
     assert {"env_steps", "perf/env_steps_per_sec"} <= set(r), r
     assert math.isfinite(r["train/loss"])
+    if config.task == "ppo":  # optimizer updates, counted where they are made: epochs x minibatches.
+      assert r["optimizer_updates"] == r["step"] * config.update_epochs * config.num_minibatches, r
   assert train[-1]["env_steps"] > train[0]["env_steps"] > 0
   if name.startswith("cartpole"):  # random CartPole games last ~20 steps: some must have finished.
     assert any("rl/episode_return" in r and r["rl/episode_return"] >= 8 for r in train), train
-  assert evals[-1]["eval/episodes"] == load_config(name, set_data_dir=False).eval_episodes
+  assert evals[-1]["eval/episodes"] == config.eval_episodes
   assert checkpoint_steps(tmp_path)[-1] == train[-1]["step"]
 
 
 def test_ppo_learns_the_early_part_of_cartpole(tmp_path):
   """A short PPO run already lengthens CartPole episodes well beyond the random policy's ~22 steps
-  (the full config reaches 500; see benchmarks/rl_cartpole.py)."""
-  proc = run_cli("cartpole_ppo.py", tmp_path, data_dir=None, overrides={
+  (the full config reaches 500; see benchmarks/rl_cartpole.py). In-process: learning is what is
+  tested here, not the command line."""
+  config = load_config("cartpole_ppo", {
       "total_env_steps": 4 * 128 * 40, "eval_every_steps": 0, "log_every_steps": 5,
-      "eval_episodes": 10, "checkpoint_every_steps": 0})
-  check_ok(proc)
+      "eval_episodes": 10, "checkpoint_every_steps": 0}, variant="", set_data_dir=False)
+  trainer.train_and_evaluate(config, str(tmp_path), ppo.make_task(config))
   records = metrics_lines(tmp_path)
   returns = [r["rl/episode_return"] for r in records if "rl/episode_return" in r]
   assert returns[-1] > 1.5 * returns[0], returns
@@ -44,28 +66,10 @@ def test_ppo_learns_the_early_part_of_cartpole(tmp_path):
   assert final["eval/episode_return"] > 100, final
 
 
-def test_ppo_runs_on_four_devices(tmp_path):
-  """Rollout rows (envs) are split over a 4-device mesh; the update runs data-parallel."""
-  check_ok(run_cli("cartpole_ppo.py:tiny", tmp_path, data_dir=None, devices=4))
-  assert [r for r in metrics_lines(tmp_path) if "train/loss" in r]
-
-
-def test_dqn_runs_in_two_processes(tmp_path):
-  """Under jax.distributed each process steps its own envs with its copy of the replicated params;
-  the rows form one global batch and the replicated replay buffer holds every process's envs."""
-  proc = subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--",
-                         f"--config={REPO_ROOT / 'configs/cartpole_dqn.py'}:tiny", f"--workdir={tmp_path}",
-                         "--config.total_env_steps=640"], cwd=REPO_ROOT, env=cli_env(), capture_output=True,
-                        text=True, timeout=300)
-  check_ok(proc)
-  assert "2 processes" in proc.stderr
-  assert [r for r in metrics_lines(tmp_path) if "eval/episode_return" in r]
-
-
 def test_dqn_resumes_after_sigkill_with_its_replay_buffer(tmp_path):
   """Killed mid-run, the restarted run resumes from the last checkpoint (counters, networks and the
   replay buffer) and finishes; environments restart (their state cannot be saved)."""
-  overrides = {"total_env_steps": 60_000, "checkpoint_every_steps": 200, "log_every_steps": 100,
+  overrides = {"total_env_steps": 20_000, "checkpoint_every_steps": 200, "log_every_steps": 100,
                "learning_starts": 500, "eval_every_steps": 0}
   command = cli_command("cartpole_dqn.py:tiny", tmp_path, overrides, data_dir=None)
   proc = subprocess.Popen(command, env=cli_env(), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
@@ -77,7 +81,7 @@ def test_dqn_resumes_after_sigkill_with_its_replay_buffer(tmp_path):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   killed_at = checkpoint_steps(tmp_path)[-1]
-  total = 60_000 // 10
+  total = 20_000 // 10
   assert killed_at < total
 
   restarted = check_ok(run_cli("cartpole_dqn.py:tiny", tmp_path, overrides, data_dir=None))
