@@ -8,7 +8,7 @@ against GNU Go at levels 1 and 10, on 7x7 (komi 7.5, Tromp-Taylor, positional su
    --config.num_train_steps=<steps>` as a subprocess (a finished workdir is not retrained; a partial
    one resumes). Budget of the default: 800 train steps = 410k self-play moves (64 games x 8 plies
    per step, Gumbel MuZero search with 16 simulations, a 4-block 32-channel network), ~6k games,
-   2 x 256-position gradient steps per train step: ~20 min of training here.
+   2 x 256-position gradient steps (replay_batch_size) per train step: ~20 min of training here.
 2. Evaluation of the final checkpoint (`load_agent`, deterministic search, --simulations per move):
    vs random  --random_games games in JAX (`arena.make_match`, half with each colour);
    vs GNU Go  --gnugo_games games per level through GTP (`jaxai.go.match.run_match`, colours
@@ -87,6 +87,7 @@ def main():
   wall = None if args.skip_training else train(run, args.steps, overrides)
 
   import jax
+  from jaxai.core import sharding
   from jaxai.go import gnugo, match
   from jaxai.tasks import alphazero
   from jaxai.tasks.alphazero import arena
@@ -94,7 +95,7 @@ def main():
 
   agent = alphazero.load_agent(run, num_simulations=args.simulations)
   figures = {"speed": speed(run), "train_wall_seconds": wall, "simulations": args.simulations}
-  play = arena.make_match(agent.go, agent.searcher, args.random_games, args.simulations)
+  play = sharding.on_local_device(arena.make_match(agent.go, agent.searcher, args.random_games, args.simulations))
   start = time.time()
   scores = jax.device_get(play(agent.params, agent.params, jax.random.key(1), True, False))
   wins = float(scores.sum())

@@ -15,9 +15,10 @@ num_envs (8) and env.num_threads (0: EnvPool chooses), one synchronous pool (bat
   2. XLA interface  jaxai's `Env.step` (EnvPool's XLA custom calls) in a jitted `lax.scan` of 128
                     steps with random actions drawn inside jit: the environment as the PPO rollout
                     sees it, without the network. Timed over --env_steps after one warm-up call.
-  3. collect        the task's jitted rollout (`jaxai.core.trainer.jit_collect`: 128 steps of
-                    policy forward pass on 8 observations, action sampling, env step), with the
-                    initial parameters; timed like 2. No update.
+  3. collect        the task's rollout (`task.source.collect`, compiled for the first device with
+                    `jaxai.core.sharding.on_local_device` as the trainer's CollectionSource does:
+                    128 steps of policy forward pass on 8 observations, action sampling, env
+                    step), with the initial parameters; timed like 2. No update.
   4. end to end     `python -m jaxai.main --config=configs/atari_ppo.py --config.env_id=<env_id>
                     --config.num_train_steps=<iterations> --config.log_every_steps=<log_every>
                     --config.eval_every_steps=0 --config.checkpoint_every_steps=0
@@ -140,14 +141,15 @@ def collect_only(config, env_steps: int) -> float:
   """Env steps/s of the PPO task's jitted rollout (policy forward + sampling + env), no update."""
   import jax
   from jaxai import tasks
-  from jaxai.core import trainer
+  from jaxai.core import sharding
   task = tasks.make_task(config)
   state = jax.jit(task.init)(jax.random.key(0))
-  collect = trainer.jit_collect(task)
-  policy = {"params": state.params, "step": state.step}
+  source = task.source
+  collect = sharding.on_local_device(source.collect, donate_argnums=(1,))
+  policy = source.policy_of(state)
   rng = jax.random.key(1)
   per_call = config.num_envs * config.num_steps
-  return timed_calls(lambda carry: collect(policy, carry, rng)[0], task.init_carry(),
+  return timed_calls(lambda carry: collect(policy, carry, rng)[0], source.init_carry(),
                      max(1, env_steps // per_call), per_call)
 
 

@@ -49,7 +49,7 @@ def sample(workdir: str, prompt: str, num_chars: int = 500, temperature: float =
   prompt_ids = generate.encode_prompt(vocab, prompt)
   state, step = runs.restore_latest_state(workdir, task)
   logging.info("Sampling from step %d of %s (%s, vocabulary %d)", step, workdir, config.model.name, vocab.size)
-  sampler = generate.Sampler(lm.make_model(config, vocab.size), top_k, compile=sharding.on_local_device)
+  sampler = generate.Sampler(lm.make_model(config, vocab.size), top_k, jit=sharding.on_local_device)
   ids = sampler.generate(state.params, prompt_ids, num_chars, temperature, seed, num_samples)
   return [prompt + vocab.decode(row) for row in ids]
 

@@ -84,6 +84,9 @@ class DatasetSource:
 
   def open(self, placement: sharding.Placement, rng=None) -> None:
     self.check()
+    if self.max_rows % placement.mesh.size:
+      raise UserError(f"{self.max_rows} rows per step ({self.sampling} sampling) do not split over the "
+                      f"{placement.mesh.size} devices; choose max_rows (or batch_size) as a multiple of it.")
     self._placement = placement
 
   def _permutation(self, epoch: int) -> np.ndarray:

@@ -43,9 +43,12 @@ class Compiled:
 
   def __init__(self, go):
     self.go = go
-    self.step = jax.jit(go.step)
+    self._step = jax.jit(go.step)
     self.legal_actions = jax.jit(go.legal_actions)
     self.score = jax.jit(go.score)
+
+  def step(self, state, action):
+    return self._step(state, np.int32(action))  # one type for every int: compiled once.
 
   def legal(self, state) -> np.ndarray:
     return np.asarray(self.legal_actions(state))  # (num_actions,) bool

@@ -75,7 +75,7 @@ def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: 
   b, k = prompt.shape
   if num_chars == 0:
     return jnp.zeros((b, 0), jnp.int32)
-  refill = max(1, (block or 0) // 2)  # characters a full cache is rebuilt from.
+  refill = max(1, (block or 0) // 2)  # characters a full cache is rebuilt from (1 for block_size 1).
   carry = model.zero_carry(b) if block is None else model.init_cache(b)
   # Everything fed or drawn: the (last block of the) prompt, then the drawn characters. (B, k + num_chars)
   history = jnp.concatenate([prompt, jnp.zeros((b, num_chars), jnp.int32)], axis=1)
@@ -89,7 +89,7 @@ def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: 
     slot = jax.lax.dynamic_index_in_dim(history, k + n, axis=1, keepdims=False)
     history = jax.lax.dynamic_update_index_in_dim(history, jnp.where(newest, drawn, slot), k + n, axis=1)
     n = n + newest.astype(jnp.int32)
-    full = newest & (position + 1 == block) if block is not None else jnp.bool_(False)
+    full = (newest & (position + 1 == block)) if block is not None else jnp.bool_(False)  # the cache.
     position = jnp.where(full, 0, position + 1)
     source = jnp.where(full, k + n - refill, source + 1)
     return carry, history, position, source, n
@@ -102,12 +102,12 @@ def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: 
 
 class Sampler:
   """`generate` compiled once per (prompt length, num_chars, num_samples); seeds and temperatures are
-  inputs, so new ones reuse the compiled loop. `compile` jits a function (jaxai.core.sharding's
-  `on_local_device` in tools, to sample on one device)."""
+  inputs, so new ones reuse the compiled loop. `jit` compiles a function: jax.jit, or in tools
+  jaxai.core.sharding.on_local_device (one device, even when the parameters span a mesh)."""
 
-  def __init__(self, model, top_k: int = 0, compile: Callable = jax.jit):
+  def __init__(self, model, top_k: int = 0, jit: Callable = jax.jit):
     check_model(model)
-    self.model, self.top_k, self._compile = model, top_k, compile
+    self.model, self.top_k, self._jit = model, top_k, jit
     self._compiled = {}  # num_chars -> compiled generate.
     self.num_traces = 0  # times the loop was traced; stays 1 over generations of the same shapes.
 
@@ -116,7 +116,7 @@ class Sampler:
       def fn(params, prompt, key, temperature):
         self.num_traces += 1
         return generate(self.model, params, prompt, key, temperature, num_chars=num_chars, top_k=self.top_k)
-      self._compiled[num_chars] = self._compile(fn)
+      self._compiled[num_chars] = self._jit(fn)
     return self._compiled[num_chars]
 
   def generate(self, params, prompt_ids, num_chars: int, temperature: float = 1.0, seed: int = 0,

@@ -1,7 +1,8 @@
-"""Domains. Each module exposes `make_task(config) -> jaxai.core.task.Task`; domains never import each other."""
+"""Domains. Each module exposes `make_task(config, facts=None) -> jaxai.core.task.Task`; domains never
+import each other."""
 import importlib
 
-from jaxai.core.errors import UserError
+from jaxai.errors import UserError
 
 TASKS = {  # config.task -> module
     "classification": "jaxai.tasks.classification",
@@ -12,7 +13,8 @@ TASKS = {  # config.task -> module
 }
 
 
-def make_task(config):
+def make_task(config, facts: dict | None = None):
+  """The task of `config.task`; `facts` (a saved run's facts.json) rebuild it without reading data."""
   if config.task not in TASKS:
     raise UserError(f"config.task={config.task!r} is unknown; available tasks: {sorted(TASKS)}.")
-  return importlib.import_module(TASKS[config.task]).make_task(config)
+  return importlib.import_module(TASKS[config.task]).make_task(config, facts)

@@ -116,6 +116,25 @@ def test_cartpole_autoreset_bookkeeping():
   env.close()
 
 
+def test_reset_inside_jit_resets_on_every_call():
+  """Under jit, `reset` is a host callback run at each call (evaluation resets its envs every time):
+  the same first observations and steps as a host reset of a twin pool with the same seed."""
+  host, traced = (ep.make("CartPole-v1", 3, seed=5, num_threads=1) for _ in range(2))
+  actions = jnp.ones((3,), jnp.int32)
+  reset_and_step = jax.jit(lambda a: traced.step(traced.reset(), a))
+  for _ in range(2):
+    carry = host.reset()
+    want_carry, want = jax.jit(host.step)(carry, actions)
+    got_carry, got = reset_and_step(actions)
+    np.testing.assert_array_equal(got.obs, carry.obs)
+    assert (np.abs(np.asarray(got.obs)) <= 0.05).all() and np.asarray(got.valid).all()
+    np.testing.assert_array_equal(got.next_obs, want.next_obs)
+    np.testing.assert_array_equal(got_carry.episode_length, want_carry.episode_length)
+    np.testing.assert_array_equal(got_carry.episode_length, 1)
+  host.close()
+  traced.close()
+
+
 def test_atari_games_span_lives_with_raw_returns():
   """Asterix (3 lives, 50 points per item, random games end in ~200-300 steps): the same seed and
   actions with and without reward clipping give the same trajectory, so the clipped (training) env's

@@ -6,7 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import PartitionSpec as P
 
+from jaxai.core import sharding
 from jaxai.errors import UserError
 from jaxai.go import gnugo, gtp
 from jaxai.ops.replay import Window
@@ -21,7 +23,9 @@ def tiny_config(**overrides):
 
 @pytest.fixture(scope="module")
 def tiny_task():
-  config = tiny_config()
+  """The tiny task and its initial state, compiled once for the tests below (the learning rate is
+  the one test_train_step_fits_a_fixed_replay_window needs; self-play does not depend on it)."""
+  config = tiny_config(**{"optimizer.learning_rate": 0.01})
   task = alphazero.make_task(config)
   return config, task, jax.jit(task.init)(jax.random.key(0))
 
@@ -59,10 +63,9 @@ def test_selfplay_emits_finished_positions_with_search_policy_and_outcome(tiny_t
       assert seen == outcome, (game_rows, step)
 
 
-def test_train_step_fits_a_fixed_replay_window():
+def test_train_step_fits_a_fixed_replay_window(tiny_task):
   """With no new positions, repeated train steps on the same small window lower both losses."""
-  task = alphazero.make_task(tiny_config(**{"optimizer.learning_rate": 0.01}))
-  state = jax.jit(task.init)(jax.random.key(0))
+  _, task, state = tiny_task
   n, actions = 32, 26
   rng = np.random.default_rng(0)
   legal = rng.random((n, actions)) < 0.6
@@ -96,6 +99,31 @@ def test_replay_window_keeps_the_newest_valid_rows():
     window = window.add(rows)
   kept = sorted(np.asarray(window.rows["value"])[np.asarray(window.valid)].tolist())
   assert kept == [2.0, 3.0, 4.0, 6.0, 7.0]  # rows 1 and 5 invalid; 0 was the oldest, overwritten.
+
+
+def test_a_rule_splits_the_whole_replay_window_over_the_data_axis():
+  """Every leaf of the window leads with its capacity, so one rule splits it (here over a 2-device
+  `data` axis, shapes only); a capacity the axis does not divide is a UserError naming the leaf."""
+  mesh = jax.sharding.AbstractMesh((2,), ("data",))
+  rules = ((r"extra/replay/.*", ("data",)),)
+  state = jax.eval_shape(alphazero.make_task(tiny_config()).init, jax.random.key(0))
+  split = sharding.Placement(mesh, rules).split_leaves(state)
+  window = [sharding.path_of(k) for k, _ in jax.tree_util.tree_flatten_with_path(state.extra["replay"])[0]]
+  assert {f"extra/replay/{path}" for path in window} == set(split)  # rows/..., valid, serial
+  assert set(split.values()) == {P("data")}
+  odd = jax.eval_shape(alphazero.make_task(tiny_config(replay_size=255)).init, jax.random.key(0))
+  with pytest.raises(UserError, match=r"extra/replay/.*255.*does not split evenly"):
+    sharding.Placement(mesh, rules).state(odd)
+
+
+def test_building_the_task_plays_compiles_and_starts_nothing(monkeypatch, caplog):
+  """load_agent builds the task for its state layout: that must stay cheap (GNU Go is looked up, and
+  everything compiled, at first use only)."""
+  monkeypatch.setattr(gnugo, "find", lambda: pytest.fail("make_task looked for GNU Go"))
+  with caplog.at_level("WARNING"), jax.log_compiles():
+    task = alphazero.make_task(tiny_config(eval_gnugo_games=2))
+  assert not [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")]
+  assert [type(e).__name__ for e in task.evaluators] == ["Evaluator", "HostEvaluator"]
 
 
 def test_bad_settings_are_user_errors():
@@ -146,13 +174,12 @@ def test_loaded_agent_plays_only_legal_moves(trained_workdir):
   assert go.size == 5
   assert go.max_moves == 2 * 5 * 5  # the rules' full length for play, not the run's short self-play cap.
   state = go.init()
-  legal_fn = jax.jit(go.legal_actions)
-  step = jax.jit(go.step)
+  rules = gtp.compiled(go)  # the jitted rules the GTP engine below uses too.
   moves = 0
   while not bool(state.terminated):
     action = agent.select_action(state)
-    assert isinstance(action, int) and bool(legal_fn(state)[action])
-    state = step(state, action)
+    assert isinstance(action, int) and bool(rules.legal(state)[action])
+    state = rules.step(state, action)
     moves += 1
   assert moves == go.max_moves or int(state.passes) == 2
   engine = gtp.Engine(gtp.fixed_player(agent), go.size, go.komi)  # as the GTP front end uses it.
@@ -172,12 +199,12 @@ def test_muzero_search_picks_legal_moves():
   states = jax.tree.map(lambda a, b: jnp.stack([jnp.asarray(a), jnp.asarray(b)]), go.init(), crowded)
 
   @jax.jit
-  def run(rng):
-    explored = searcher(params, rng, states, 4, explore=True)
-    played = searcher(params, rng, states, 4, explore=False)
-    return explored.action, explored.action_weights, played.action, jax.vmap(go.legal_actions)(states)
+  def run(rng, explore):  # explore traced: one compilation for both.
+    out = searcher(params, rng, states, 4, explore=explore)
+    return out.action, out.action_weights, jax.vmap(go.legal_actions)(states)
 
-  explored, weights, played, legal = jax.device_get(run(jax.random.key(1)))
+  explored, weights, legal = jax.device_get(run(jax.random.key(1), True))
+  played, _, _ = jax.device_get(run(jax.random.key(1), False))
   rows = np.arange(2)
   assert legal[rows, explored].all() and legal[rows, played].all()
   np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)

@@ -75,8 +75,13 @@ def check_split_equals_replicated(tmp_path):
   obs_shape = "f32[{},{},4]".format(*replay.obs.shape[:2])
   assert not [line for line in compiled.as_text().splitlines() if "all-gather" in line and obs_shape in line]
 
-  # The same numbers as the replicated buffer, step by step.
-  assert [m["learning"] for m in split] == [0.0] + [1.0] * (STEPS - 1)
+  # The same numbers as the replicated buffer, step by step. One optimizer update per train step
+  # from the first learning one on, as the schedule's length counts them.
+  first = dqn.first_update_step(config, DEVICES * config.train_frequency)
+  assert first == 1 and [m["learning"] for m in split] == [float(s >= first) for s in range(STEPS)]
+  counts = [int(x) for path, x in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+            if getattr(path[-1], "name", None) == "count"]  # Adam's update counter.
+  assert counts and all(c == STEPS - first for c in counts), counts
   assert all(m["loss"] > 0 for m in split[1:])
   for a, b in zip(split, replicated):
     for key in ("loss", "q_mean", "grad_norm"):

@@ -65,7 +65,6 @@ def init_carry(go: rules.Go, num_games: int) -> Carry:
 def make_collect(go: rules.Go, search, num_simulations: int, moves: int):
   """`collect(params, carry, rng) -> (carry, rows, metrics)`; rows have leaves (G, moves, ...):
   planes, policy, legal, value, valid (see `Ring`)."""
-  init_state = go.init()
 
   def one_move(params, carry: Carry, rng):
     games, ring = carry.games, carry.ring
@@ -91,7 +90,7 @@ def make_collect(go: rules.Go, search, num_simulations: int, moves: int):
 
     length = games.num_moves
     reset = lambda new, old: jnp.where(ended.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
-    games = jax.tree.map(lambda i, g: reset(jnp.broadcast_to(i, g.shape), g), init_state, games)
+    games = jax.tree.map(lambda i, g: reset(jnp.broadcast_to(i, g.shape), g), go.init(), games)
     stats = {"ended": ended, "length": jnp.where(ended, length, 0), "black_won": ended & (winner == 1)}
     return Carry(games=games, game=carry.game + ended, ring=ring, ply=carry.ply + 1), (row, stats)
 

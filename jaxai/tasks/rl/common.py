@@ -90,8 +90,8 @@ def make_evaluate(env, act, max_steps: int, seed: int) -> Evaluator:
 
   `act(params, obs, rng) -> actions` picks actions (greedy, or epsilon-greedy). The envs are reset,
   then the games run in one `lax.while_loop` until every env has finished a game or `max_steps`
-  have passed. It runs on this process's first device (EnvPool's XLA interface); the rng of step s
-  is fold_in(key(seed + 1), s), so a step evaluates the same way every time.
+  have passed. It runs on this process's first device (EnvPool's XLA interface), with the rng
+  fold_in(key(seed + 1), step).
   """
 
   def play(params, rng):

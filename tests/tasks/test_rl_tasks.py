@@ -1,0 +1,48 @@
+"""PPO and DQN tasks in-process: cheap to build, time-major rows, the contract's fields."""
+import jax
+import pytest
+
+from jaxai.core.sources import CollectionSource
+from jaxai.core.evaluators import Evaluator
+from jaxai.envs import envpool
+from jaxai.errors import UserError
+from jaxai.tasks.rl import dqn, ppo
+from tests.helpers import load_config
+
+pytest.importorskip("envpool")
+
+
+def test_tasks_build_without_stepping_envs(monkeypatch):
+  """Building a task (as tools do, to restore a run) only creates environments; RL has no data facts."""
+  for name in ("step", "reset"):
+    monkeypatch.setattr(envpool.Env, name, lambda *a, **k: pytest.fail("an env was stepped or reset"))
+  for module, name in ((ppo, "cartpole_ppo"), (dqn, "cartpole_dqn")):
+    task = module.make_task(load_config(name, set_data_dir=False), facts={})
+    assert task.facts == {} and isinstance(task.source, CollectionSource) and not task.source.on_mesh
+    (evaluator,) = task.evaluators
+    assert isinstance(evaluator, Evaluator) and evaluator.placement == "local"
+    assert evaluator.seed == 1  # config.seed + 1: the evaluation rng is fold_in(key(seed + 1), step).
+
+
+@pytest.mark.parametrize("name", ["cartpole_ppo", "cartpole_dqn"])
+def test_rollout_rows_are_time_major(name):
+  config = load_config(name, set_data_dir=False)
+  module = ppo if config.task == "ppo" else dqn
+  task = module.make_task(config)
+  source = task.source
+  abstract = jax.eval_shape(task.init, jax.random.key(0))
+  _, rows, _ = jax.eval_shape(source.collect, source.policy_of(abstract), source.init_carry(), jax.random.key(1))
+  steps = config.num_steps if config.task == "ppo" else config.train_frequency
+  axes = jax.tree.leaves(jax.tree.map(lambda _, a: a, rows, __import__("jaxai.core.sharding", fromlist=["x"]).axes_tree(source.batch_axes, rows)))
+  for key, row in rows.items():
+    if key == "bootstrap_value":
+      assert row.shape == (config.num_envs,)
+    else:
+      assert row.shape[:2] == (steps, config.num_envs), (key, row.shape)
+  assert sorted(rows) == sorted(module.ROW_KEYS + (("bootstrap_value",) if config.task == "ppo" else ()))
+
+
+def test_bad_dqn_settings_are_user_errors():
+  for key, value in (("td_loss", "l1"), ("replay_batch_size", 0), ("n_step", 0)):
+    with pytest.raises(UserError, match=key):
+      dqn.make_task(load_config("cartpole_dqn", {key: value}, set_data_dir=False))
