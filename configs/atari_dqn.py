@@ -1,10 +1,11 @@
 """Double DQN on Atari (EnvPool, default Breakout-v5; `--config.env_id=Pong-v5`). Variants: '' and 'tiny'.
 
-CleanRL's `dqn_atari_jax` hyperparameters: 1 env, replay batch 32, lr 1e-4, gamma 0.99, target copied every
-1,000 env steps, epsilon 1 -> 0.01 over the first 10% of 10M steps, learning starts at 80k steps,
-one gradient step per 4 env steps, Nature-CNN, MSE TD loss (`--config.td_loss=huber` for the Nature
-paper's). Differences: Double DQN on, and a 100k-transition buffer by default (CleanRL keeps 1M; ours stores each
-observation once but in the train state, ~2.8 GB at 100k: raise `buffer_size` if memory allows).
+CleanRL's `dqn_atari_jax` hyperparameters: 1 env, replay batch 32, lr 1e-4, gamma 0.99, target
+copied every 1,000 env steps, epsilon 1 -> 0.01 over the first 10% of 10M steps, learning starts at
+80k steps, one gradient step per 4 env steps, Nature-CNN, MSE TD loss (`--config.td_loss=huber` for
+the Nature paper's). Differences: Double DQN on, and a 100k-transition buffer by default (CleanRL
+keeps 1M; ours stores each observation once but in the train state, ~2.8 GB at 100k, split over the
+devices by env: raise `buffer_size` if memory allows).
 
   python -m jaxai.main --config=configs/atari_dqn.py --workdir=/tmp/breakout_dqn
 """

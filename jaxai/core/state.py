@@ -14,7 +14,7 @@ import optax
 
 @flax.struct.dataclass
 class TrainState:
-  step: jax.Array          # () int32: optimizer updates applied so far.
+  step: jax.Array          # () int32: train steps taken (a train step may make several optimizer updates).
   params: Any              # trainable parameters (Flax 'params' collection).
   opt_state: Any           # optax state for `params`.
   model_state: Any = None  # other mutable collections, e.g. {'batch_stats': ...}; {} if none.
@@ -26,6 +26,7 @@ class TrainState:
                model_state={} if model_state is None else model_state, extra=extra)
 
   def apply_gradients(self, tx, grads, **changes) -> "TrainState":
+    """One optimizer update that is the whole train step (step + 1)."""
     updates, opt_state = tx.update(grads, self.opt_state, self.params)
     params = optax.apply_updates(self.params, updates)
     return self.replace(step=self.step + 1, params=params, opt_state=opt_state, **changes)

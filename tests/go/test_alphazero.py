@@ -186,13 +186,13 @@ def test_loaded_agent_plays_only_legal_moves(trained_workdir):
   assert engine.handle("genmove b").startswith("= ")
 
 
-def test_muzero_search_picks_legal_moves():
+def test_muzero_search_picks_legal_moves(tiny_task):
   """The PUCT option (Gumbel, the default, runs in every other test), with and without noise."""
   config = tiny_config(**{"search.policy": "muzero"})
   go = alphazero.task.make_game(config)
   model = alphazero.task.make_model(config, go)
   searcher = alphazero.task.Searcher(go, model, config.search)
-  params = alphazero.task.init_params(model, go, jax.random.key(0))
+  params = tiny_task[2].params  # init_params(model, go, key(0)), already computed.
   # Two positions: the empty board, and one where only a few points are legal.
   crowded = go.from_board(np.array([[1, 1, 1, 1, 0], [1, -1, -1, 1, 1], [1, -1, 0, -1, 1],
                                     [1, 1, -1, -1, 1], [0, 1, 1, 1, 1]]), to_play=-1)

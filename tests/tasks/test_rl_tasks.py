@@ -2,14 +2,15 @@
 import jax
 import pytest
 
-from jaxai.core.sources import CollectionSource
+pytest.importorskip("envpool")
+
+from jaxai.core import sharding
 from jaxai.core.evaluators import Evaluator
+from jaxai.core.sources import CollectionSource
 from jaxai.envs import envpool
 from jaxai.errors import UserError
 from jaxai.tasks.rl import dqn, ppo
 from tests.helpers import load_config
-
-pytest.importorskip("envpool")
 
 
 def test_tasks_build_without_stepping_envs(monkeypatch):
@@ -26,20 +27,23 @@ def test_tasks_build_without_stepping_envs(monkeypatch):
 
 @pytest.mark.parametrize("name", ["cartpole_ppo", "cartpole_dqn"])
 def test_rollout_rows_are_time_major(name):
+  """Rows (T, N, ...), split across devices on the env axis N; PPO's bootstrap_value (N,) on axis 0."""
   config = load_config(name, set_data_dir=False)
   module = ppo if config.task == "ppo" else dqn
   task = module.make_task(config)
   source = task.source
   abstract = jax.eval_shape(task.init, jax.random.key(0))
-  _, rows, _ = jax.eval_shape(source.collect, source.policy_of(abstract), source.init_carry(), jax.random.key(1))
+  _, rows, _ = jax.eval_shape(source.collect, source.policy_of(abstract), source.init_carry(),
+                              jax.random.key(1))
   steps = config.num_steps if config.task == "ppo" else config.train_frequency
-  axes = jax.tree.leaves(jax.tree.map(lambda _, a: a, rows, __import__("jaxai.core.sharding", fromlist=["x"]).axes_tree(source.batch_axes, rows)))
+  extra = ("bootstrap_value",) if config.task == "ppo" else ()
+  assert sorted(rows) == sorted(module.ROW_KEYS + extra)
+  axes = sharding.axes_tree(source.batch_axes, rows)
   for key, row in rows.items():
     if key == "bootstrap_value":
-      assert row.shape == (config.num_envs,)
+      assert row.shape == (config.num_envs,) and axes[key] == 0
     else:
-      assert row.shape[:2] == (steps, config.num_envs), (key, row.shape)
-  assert sorted(rows) == sorted(module.ROW_KEYS + (("bootstrap_value",) if config.task == "ppo" else ()))
+      assert row.shape[:2] == (steps, config.num_envs) and axes[key] == 1, (key, row.shape)
 
 
 def test_bad_dqn_settings_are_user_errors():

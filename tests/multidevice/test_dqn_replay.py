@@ -1,13 +1,6 @@
-"""DQN's replay buffer is split along the mesh's `data` axis on its env columns (Task.sharding_rules)
-and gives the same losses and parameters as a replicated buffer.
-
-Needs 2 devices: with fewer (the usual one CPU device), the test runs itself again in a subprocess
-with 2 fake CPU devices.
-"""
-import os
-import subprocess
-import sys
-
+"""DQN's replay buffer is split along the mesh's `data` axis on its env columns (Task.sharding_rules):
+the compiled train step takes it split, each device holds its envs' columns only, and a few train
+steps give the same losses and parameters as with the rule removed (replicated)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,17 +10,19 @@ from jax.sharding import PartitionSpec as P
 from jaxai.core import sharding, trainer
 from jaxai.core.checkpoint import Checkpointer, signature
 from jaxai.tasks.rl import dqn
-from tests.helpers import REPO_ROOT, cli_env, load_config
+from tests.helpers import load_config
 
-DEVICES = 2
+pytest.importorskip("envpool")
+
 STEPS = 8
 REPLAY_COLUMNS = ("obs", "action", "reward", "terminated", "episode_end", "valid")
-CHILD = "JAXAI_TEST_DQN_SHARDING_CHILD"
 
 
 def dqn_config():
-  # 2 envs (one per device), updates from the second train step on.
-  return load_config("cartpole_dqn", {"num_envs": DEVICES, "learning_starts": 40}, set_data_dir=False)
+  """cartpole_dqn:tiny with one env per device, making optimizer updates from the second train step on."""
+  config = load_config("cartpole_dqn", {"num_envs": jax.device_count()}, set_data_dir=False)
+  config.learning_starts = 2 * config.num_envs * config.train_frequency
+  return config
 
 
 def train(config, task, steps: int):
@@ -35,7 +30,8 @@ def train(config, task, steps: int):
   ('split') and with none ('replicated'). Returns {run: compiled step}, {run: state}, {run: metrics}."""
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   abstract = jax.eval_shape(task.init, init_rng)
-  placements = {"split": sharding.placement(config, task.sharding_rules), "replicated": sharding.placement(config)}
+  placements = {"split": sharding.placement(config, task.sharding_rules),
+                "replicated": sharding.placement(config)}
   first = jax.jit(task.init, out_shardings=placements["split"].state(abstract))(init_rng)
   states = {run: placement.put_state(jax.tree.map(jnp.copy, first))  # copies: each run donates its own.
             for run, placement in placements.items()}
@@ -50,7 +46,7 @@ def train(config, task, steps: int):
   return compiled, states, history
 
 
-def check_split_equals_replicated(tmp_path):
+def test_replay_buffer_is_split_with_the_replicated_numbers(tmp_path):
   config = dqn_config()
   task = dqn.make_task(config)
   compiled, states, history = train(config, task, STEPS)
@@ -58,7 +54,7 @@ def check_split_equals_replicated(tmp_path):
   split, replicated = history["split"], history["replicated"]
   compiled = compiled["split"]
 
-  # The compiled step takes the buffer's env columns split along `data`, one env per device.
+  # The compiled step takes the buffer's env columns split along `data`: one env per device.
   replay_in = compiled.input_shardings[0][0].extra["replay"]
   replay = state.extra["replay"]
   for name in REPLAY_COLUMNS:
@@ -66,7 +62,7 @@ def check_split_equals_replicated(tmp_path):
     column = getattr(replay, name)
     assert column.sharding.spec == P(None, "data"), name
     shards = column.addressable_shards
-    assert len(shards) == DEVICES
+    assert len(shards) == jax.device_count() == column.shape[1]
     assert all(s.data.shape == (column.shape[0], 1) + column.shape[2:] for s in shards), name
     assert getattr(replicated_state.extra["replay"], name).sharding.spec == P(), name
   assert replay_in.cursor.spec == P()
@@ -77,7 +73,7 @@ def check_split_equals_replicated(tmp_path):
 
   # The same numbers as the replicated buffer, step by step. One optimizer update per train step
   # from the first learning one on, as the schedule's length counts them.
-  first = dqn.first_update_step(config, DEVICES * config.train_frequency)
+  first = dqn.first_update_step(config, jax.device_count() * config.train_frequency)
   assert first == 1 and [m["learning"] for m in split] == [float(s >= first) for s in range(STEPS)]
   counts = [int(x) for path, x in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
             if getattr(path[-1], "name", None) == "count"]  # Adam's update counter.
@@ -98,17 +94,3 @@ def check_split_equals_replicated(tmp_path):
   ckpt.close()
   assert restored.extra["replay"].obs.sharding.spec == P(None, "data")
   np.testing.assert_array_equal(restored.extra["replay"].obs, replay.obs)
-
-
-def test_replay_buffer_is_split_over_devices_with_the_replicated_numbers(tmp_path):
-  if jax.device_count() >= DEVICES:
-    check_split_equals_replicated(tmp_path)
-    return
-  if os.environ.get(CHILD):
-    pytest.fail(f"the child process has {jax.device_count()} device(s), not {DEVICES}")
-  test = f"{__file__}::{test_replay_buffer_is_split_over_devices_with_the_replicated_numbers.__name__}"
-  proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
-                        env=cli_env(DEVICES) | {CHILD: "1"}, cwd=REPO_ROOT, capture_output=True, text=True,
-                        timeout=300)
-  assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-  assert "1 passed" in proc.stdout, proc.stdout[-2000:]
