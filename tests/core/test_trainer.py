@@ -162,3 +162,16 @@ def test_checkpoint_past_num_train_steps_is_refused(data_dir, tmp_path):
   config, task = mnist(num_train_steps=1, **{"optimizer.warmup_steps": 0})
   with pytest.raises(UserError, match="past num_train_steps=1"):
     trainer.train_and_evaluate(config, str(tmp_path), task)
+
+
+def test_warmup_is_checked_in_optimizer_updates_not_train_steps():
+  """PPO makes update_epochs x num_minibatches optimizer updates per train step: a warmup longer than
+  the run's train steps but shorter than its updates is valid."""
+  config = load_config("cartpole_ppo", {"num_train_steps": 4, "optimizer.warmup_steps": 8}, set_data_dir=False)
+  assert config.update_epochs * config.num_minibatches * 4 > 8
+  trainer.check_config(config)
+  tasks.make_task(config)
+  too_long = load_config("cartpole_ppo", {"num_train_steps": 1, "optimizer.warmup_steps": 10_000},
+                         set_data_dir=False)
+  with pytest.raises(UserError, match=r"warmup_steps=10000 \(optimizer updates\)"):
+    tasks.make_task(too_long)

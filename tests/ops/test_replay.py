@@ -158,3 +158,39 @@ def test_n_step_target_bootstraps_from_the_final_observation():
   assert {1, 2} <= set(start.tolist())  # starts whose sequence ends at the truncation are covered
   # From time 1 the episode ends after 2 rows: the target bootstraps from s_T = obs at time 3.
   assert bootstrap_obs[start == 1][0] == 300
+
+
+def test_replay_methods_are_the_module_functions():
+  """The buffers share one vocabulary (init, add, sample, size, can_sample); DQN's functions stay."""
+  buf = replay.Replay.init(6, 2, (2,), jnp.int32)
+  assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), buf, replay.init(6, 2, (2,), jnp.int32)))
+  rows = make_rows(0, 4, 2)
+  buf, ref = buf.add(rows), replay.add(buf, rows)
+  assert int(buf.size) == int(ref.size) == 4 and bool(buf.can_sample(2)) == bool(replay.can_sample(ref, 2))
+  a, b = buf.sample(jax.random.key(0), 8, 2), replay.sample(ref, jax.random.key(0), 8, 2)
+  for name in a:
+    np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_window_keeps_the_newest_valid_rows_and_samples_only_them():
+  capacity = 5
+  window = replay.Window.init(capacity, {"x": np.zeros(2, np.int32)})
+  assert all(leaf.shape[0] == capacity for leaf in jax.tree.leaves(window))  # one rule splits them all.
+  assert int(window.size) == 0 and not bool(window.can_sample())
+  add = jax.jit(lambda w, r: w.add(r))
+  stored = []  # every valid row's x[0], in arrival order.
+  for start in range(0, 24, 3):  # 3 rows per add, 2 of them valid: the window wraps several times.
+    x = np.arange(start, start + 3)
+    valid = x % 3 != 1
+    window = add(window, {"x": np.stack([x, -x], 1).astype(np.int32), "valid": valid})
+    stored += x[valid].tolist()
+    kept = np.asarray(window.rows["x"])[np.asarray(window.valid), 0]
+    assert sorted(kept.tolist()) == sorted(stored[-capacity:]) and int(window.size) == min(len(stored), capacity)
+    np.testing.assert_array_equal(np.sort(np.asarray(window.serial)[np.asarray(window.valid)]),
+                                  np.arange(max(len(stored) - capacity, 0), len(stored)))
+  batch = jax.jit(lambda w, k: w.sample(k, 256))(window, jax.random.key(0))
+  assert set(batch) == {"x"} and batch["x"].shape == (256, 2)
+  assert set(np.asarray(batch["x"][:, 0]).tolist()) == set(stored[-capacity:])  # all of them, nothing else.
+  np.testing.assert_array_equal(batch["x"][:, 1], -batch["x"][:, 0])
+  with pytest.raises(ValueError, match="do not fit"):
+    window.add({"x": np.zeros((6, 2), np.int32), "valid": np.ones(6, bool)})
