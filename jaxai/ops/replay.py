@@ -24,8 +24,9 @@ Memory: only one copy of each observation is stored (next observations are read 
 which halves memory versus storing (obs, next_obs) pairs. For Atari 4x84x84 uint8 frame stacks that is
 ~28 KB per transition, so 100k transitions (e.g. C=12_500 rows x N=8 envs) take ~2.8 GB instead of ~5.6 GB.
 The price: reset rows occupy slots (one per episode), and the last n_step rows before the write head cannot
-start a sample (their sequence is not complete yet). Its `cursor` and `size` are scalars: a rule that
-splits it names its row fields ('extra/replay/(obs|action|reward|terminated|episode_end|valid)').
+start a sample (their sequence is not complete yet). Its `cursor` and `size` are scalars, so a rule that
+splits it names its row fields, e.g. their env columns along `data` (DQN's rule):
+('extra/replay/(obs|action|reward|terminated|episode_end|valid)', (None, 'data')).
 """
 import flax
 import jax
@@ -36,6 +37,7 @@ _ROW_FIELDS = ("action", "reward", "terminated", "episode_end", "valid")
 
 @flax.struct.dataclass
 class Replay:
+  """Transitions in time order (DQN); the layout is in the module docstring."""
   obs: jax.Array  # (C, N, *obs_shape) observation at each row (time-major, one column per env)
   action: jax.Array  # (C, N) int32
   reward: jax.Array  # (C, N) float32

@@ -1,16 +1,17 @@
 """AlphaZero (Silver et al. 2018) for Go, self-play and training entirely in JAX.
 
 One train step:
-  collect (data-parallel over the mesh, games split across devices): `moves_per_collect` plies of every one of `num_games`
-      self-play games, each move chosen by a tree search (`jaxai.mcts`, Gumbel MuZero by default)
-      guided by the current network; finished games restart. Emits the positions whose game has
-      ended, with the search policy and the final outcome as targets (see `selfplay`).
+  collect (core CollectionSource, data-parallel over the mesh, games split across devices):
+      `moves_per_collect` plies of every one of `num_games` self-play games, each move chosen by a
+      tree search (`jaxai.mcts`, Gumbel MuZero by default) guided by the current network; finished
+      games restart. Emits the positions whose game has ended, with the search policy and the final
+      outcome as targets (see `selfplay`).
   train_step (over the mesh): append them to the replay window kept in `state.extra['replay']`
       (`jaxai.ops.replay.Window`; `config.sharding_rules=((r"extra/replay/.*", ("data",)),)` splits
-      it over the devices), then `updates_per_step` gradient steps on `replay_batch_size` positions
-      drawn uniformly from the window:
-      policy cross-entropy against the search policy (illegal moves masked) + value MSE against
-      the outcome. Learning starts once the window holds `min_replay` positions.
+      it over the devices), then `updates_per_step` optimizer updates, each on `replay_batch_size`
+      positions drawn uniformly from the window: policy cross-entropy against the search policy
+      (illegal moves masked) + value MSE against the outcome. Learning starts once the window holds
+      `min_replay` positions.
 Evaluation (core evaluators): win rates of the search (`eval_simulations`; deterministic, except
 against the previous parameters where both sides keep the self-play noise so that games differ)
 against a uniform-random player and against the parameters of the previous evaluation
@@ -51,8 +52,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.moves_per_collect = 8       # plies of every game per train step.
   config.search = search_config()
   config.model = ml_collections.ConfigDict(dict(blocks=6, channels=64, value_hidden=64))
-  config.replay_batch_size = 256     # positions sampled from the replay window per gradient step.
-  config.updates_per_step = 1        # gradient steps per train step (each on a fresh minibatch).
+  config.replay_batch_size = 256     # positions sampled from the replay window per optimizer update.
+  config.updates_per_step = 1        # optimizer updates per train step (each on a fresh sample).
   config.replay_size = 100_000       # positions kept in the replay window (oldest out).
   config.min_replay = 2_000          # positions in the window before learning starts.
   config.value_loss_weight = 1.0
@@ -116,7 +117,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   steps = config.num_train_steps
   if steps < 1:
     raise UserError("config.num_train_steps must be >= 1 for alphazero.")
-  tx = optim.make_optimizer(config.optimizer, steps * config.updates_per_step)
+  num_updates = steps * config.updates_per_step  # optimizer updates (the schedule's unit).
+  tx = optim.make_optimizer(config.optimizer, num_updates)
   collect_fn = selfplay.make_collect(go, searcher, config.search.num_simulations, config.moves_per_collect)
   every = config.eval_every_steps
 
@@ -182,4 +184,5 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
       summary=(f"AlphaZero on {go.size}x{go.size} Go (komi {go.komi}): {config.num_games} games x "
                f"{config.moves_per_collect} plies per step, {config.search.policy} search with "
                f"{config.search.num_simulations} simulations, {config.model.blocks}x{config.model.channels} "
-               f"residual network, window {config.replay_size}, {steps} steps"))
+               f"residual network, window {config.replay_size}, {steps} train steps ({num_updates} "
+               f"optimizer updates of {config.replay_batch_size} positions)"))
