@@ -1,6 +1,13 @@
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before anything imports jax.
+# One persistent compilation cache for the session, shared with every CLI subprocess (they inherit the
+# environment): the same tiny programs are compiled by many tests, and compiling is most of their time.
+# Fresh for each session, so a run never depends on an earlier one.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxai_tests_compile_cache_"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest
 

@@ -1,6 +1,7 @@
 """Every domain trains under jax.distributed: 2 local processes (launch/local.py) over one mesh.
 
-Classification and RL have their own multi-process tests (test_cli_multiprocess.py, tasks/test_rl_cli.py).
+Classification, RL and AlphaZero have their own multi-process tests (test_cli_multiprocess.py,
+tasks/test_rl_cli.py, go/test_alphazero.py).
 """
 import subprocess
 import sys
@@ -28,12 +29,3 @@ def test_char_gpt_in_two_processes_matches_one_process_with_two_devices(tmp_path
   losses = lambda w: [r["train/loss"] for r in metrics_lines(w) if "train/loss" in r]
   assert len(losses(two)) == 6
   np.testing.assert_allclose(losses(two), losses(one), rtol=1e-5)
-
-
-def test_alphazero_self_play_and_training_in_two_processes(tmp_path):
-  """Self-play runs data-parallel over the 2-process mesh (games split), training on the global batch;
-  evaluation runs on each process's copy of the parameters."""
-  proc = launch("go7_alphazero.py:tiny", tmp_path, "--config.eval_gnugo_games=0")
-  assert "2 devices, 2 processes" in proc.stderr
-  records = metrics_lines(tmp_path)
-  assert [r for r in records if "train/policy_loss" in r] and [r for r in records if "eval/win_rate_vs_random" in r]

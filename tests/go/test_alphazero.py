@@ -1,6 +1,7 @@
 """AlphaZero for Go: self-play targets, the train step, the player, and the CLI end to end (tiny configs)."""
 import json
 import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -137,16 +138,19 @@ def test_bad_settings_are_user_errors():
 
 @pytest.fixture(scope="module")
 def trained_workdir(tmp_path_factory):
-  """The tiny config through the real command line: 8 steps, then resumed to 10 (one compile cache)."""
+  """The tiny config through the real command line in 2 processes (jax.distributed, launch/local.py:
+  self-play split over the 2-process mesh, evaluation on each process's copy of the parameters, GNU
+  Go games in process 0): 8 steps, then resumed to 10 in one process."""
   workdir = tmp_path_factory.mktemp("go_tiny")
-  env = cli_env() | {"JAX_COMPILATION_CACHE_DIR": str(workdir / "jax_cache")}
   overrides = {"eval_gnugo_games": 2 if gnugo.available() else 0}
-  run = lambda extra: check_ok(subprocess.run(
-      cli_command("go7_alphazero.py:tiny", workdir / "run", overrides | extra, data_dir=None), env=env,
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
-  run({})
+  args = cli_command("go7_alphazero.py:tiny", workdir / "run", overrides, data_dir=None)[3:]
+  two = check_ok(subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--", *args], env=cli_env(),
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
+  assert "2 devices, 2 processes" in two.stderr
   first = checkpoint_steps(workdir / "run")
-  resumed = run({"num_train_steps": 10, "eval_every_steps": 0})
+  resumed = check_ok(subprocess.run(
+      cli_command("go7_alphazero.py:tiny", workdir / "run", overrides | {"num_train_steps": 10, "eval_every_steps": 0},
+                  data_dir=None), env=cli_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
   return workdir / "run", first, resumed
 
 
