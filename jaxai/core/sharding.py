@@ -134,9 +134,6 @@ class Placement:
     return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract,
                         self.state(abstract))
 
-  def jit(self, fn: Callable, in_shardings, out_shardings, donate_argnums=()) -> Callable:
-    return jax.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings, donate_argnums=donate_argnums)
-
 
 def axes_tree(axes: Any, tree: Any) -> Any:
   """The batch axis of every leaf of `tree`, from an int or a dict prefix of it."""

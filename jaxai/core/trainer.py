@@ -8,7 +8,6 @@ non-finite loss or gradient is caught at the step where it appears, before its s
 """
 import json
 import math
-import os
 from typing import Any
 
 import jax
@@ -66,9 +65,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     init_from.parse_map(config.init_from.map)
 
 
-def restore_or_init(config, task: Task, placement, ckpt: Checkpointer, init_rng) -> tuple[Any, int]:
+def restore_or_init(config, task: Task, placement, ckpt: Checkpointer, init_rng, abstract) -> tuple[Any, int]:
   """The workdir's latest state, else a fresh one (from config.init_from where set)."""
-  abstract = jax.eval_shape(task.init, init_rng)
   start = ckpt.latest_step()
   if start is not None:  # Resume: checks compatibility before touching anything.
     state, meta = ckpt.restore(start, placement.with_shardings(abstract))
@@ -92,7 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   abstract = jax.eval_shape(task.init, init_rng)
   ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=config.async_checkpointing)
-  state, start = restore_or_init(config, task, placement, ckpt, init_rng)
+  state, start = restore_or_init(config, task, placement, ckpt, init_rng, abstract)
   if start > total:
     raise UserError(f"The workdir's checkpoint is at step {start}, past num_train_steps={total}. "
                     "Raise --config.num_train_steps or use a new --workdir.")

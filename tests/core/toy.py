@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from jaxai.core import optim
 from jaxai.core.config import trainer_config
