@@ -1,9 +1,9 @@
 """The device mesh, and the only place that turns sharding rules into shardings.
 
-Mesh: named axes over every device of every process, from `config.mesh` ({'data': -1} by default:
+Mesh: named axes over every device of every process, from `config.mesh` ('data=-1' by default:
 one `data` axis over all devices; -1 takes the devices the other axes leave). A second axis such as
-{'data': -1, 'fsdp': 2} shards parameters as well (FSDP); {'clients': -1} lays per-client state of
-federated learning over the devices.
+'data=-1,fsdp=2' shards parameters as well (FSDP); 'clients=-1' lays per-client state of federated
+learning over the devices.
 
 Rules: data that map state leaves to `PartitionSpec`s, as (pattern, spec) pairs. `pattern` is a
 regular expression matched against the whole leaf path ('params/Dense_0/kernel',
