@@ -97,10 +97,6 @@ class MetricsWriter:
         with open(name + ".txt", "w") as f:
           f.write(text)
 
-  def write_texts(self, step: int, texts: Mapping[str, str]):
-    """Each text to TensorBoard and to `<workdir>/<tag>/step_<step>.txt`."""
-    self.write_summaries(step, {k: summaries.Text(v) for k, v in texts.items()})
-
   def flush(self):
     if self.enabled:
       self._file.flush()

@@ -41,11 +41,12 @@ class DatasetSource:
     restored for a tool never reads its training data).
   num_examples / gather: for examples that are not rows of the arrays (text windows):
     `num_examples(arrays) -> int` and `gather(arrays, indices) -> rows`. Default: len and row take.
+    An int `num_examples` is the count known without the data (a saved run's facts).
   """
 
   def __init__(self, arrays: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]],
                batch_size: int, seed: int, *, sampling: str = "shuffle", max_rows: int = 0,
-               num_examples: Callable[[Mapping], int] | None = None,
+               num_examples: int | Callable[[Mapping], int] | None = None,
                gather: Callable[[Mapping, np.ndarray], dict] | None = None, batch_axes: Any = 0,
                process_index: int | None = None, process_count: int | None = None):
     if sampling not in SAMPLING:
@@ -65,6 +66,8 @@ class DatasetSource:
 
   @property
   def num_examples(self) -> int:
+    if isinstance(self._count, int):
+      return self._count
     if self._count is not None:
       return int(self._count(self.arrays))
     sizes = {len(v) for v in self.arrays.values()}

@@ -85,12 +85,9 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   train_source = DatasetSource(train if train is not None else
                                (lambda: load(config.train_split, config.max_train_examples)),
                                config.batch_size, config.seed, sampling="shuffle",
-                               num_examples=lambda arrays: facts["num_train_examples"])
-  if config.batch_size > facts["num_train_examples"]:
-    raise UserError(f"Global batch size {config.batch_size} exceeds the {facts['num_train_examples']} "
-                    "training examples; lower batch_size.")
-  steps_per_epoch = facts["num_train_examples"] // config.batch_size
-  num_steps = config.num_train_steps or math.ceil(config.num_epochs * steps_per_epoch)
+                               num_examples=facts["num_train_examples"])
+  train_source.check()  # before anything is compiled (the trainer checks again when it opens the source).
+  num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_source.steps_per_epoch)
   tx = optim.make_optimizer(config.optimizer, num_steps)
   learning_rate = optim.make_schedule(config.optimizer, num_steps)
   model = make_model(config.model, num_classes)

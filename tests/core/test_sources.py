@@ -6,11 +6,7 @@ import pytest
 
 from jaxai.core.sources import DatasetSource
 from jaxai.errors import UserError
-
-
-def indexed(n):
-  """Arrays whose values are their own row index, so a batch tells which examples it holds."""
-  return {"index": np.arange(n), "image": np.arange(n * 4).reshape(n, 2, 2)}
+from tests.helpers import indexed
 
 
 def test_shuffled_batches_are_deterministic_per_seed():

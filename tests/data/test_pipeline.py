@@ -3,11 +3,7 @@ import numpy as np
 import pytest
 
 from jaxai.data.pipeline import padded_batches
-
-
-def indexed(n):
-  """Arrays whose values are their own row index, so a batch tells which examples it holds."""
-  return {"index": np.arange(n), "image": np.arange(n * 4).reshape(n, 2, 2)}
+from tests.helpers import indexed
 
 
 @pytest.mark.parametrize("n, batch", [(301, 100), (300, 100), (1, 8), (99, 100), (17, 4)])
