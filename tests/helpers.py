@@ -162,3 +162,23 @@ def tensorboard_events(workdir) -> list:
       events.append(event)
       offset += 12 + length + 4
   return events
+
+
+def assert_resume_is_bitwise(config, make_task, workdir) -> None:
+  """Trains `config` to the end in `workdir`, then acts as if it had been killed after its first
+  checkpoint (later ones deleted) and trains again: the final state must be bitwise the same.
+  `config.checkpoint_every_steps` must be below `config.num_train_steps`."""
+  import shutil
+  import numpy as np
+  from jaxai.core import trainer
+  assert 0 < config.checkpoint_every_steps < config.num_train_steps
+  config.async_checkpointing = False
+  first, _ = trainer.train_and_evaluate(config, str(workdir), make_task(config))
+  first = jax.device_get(first)
+  steps = checkpoint_steps(workdir)
+  assert len(steps) >= 2, steps
+  for step in steps[1:]:
+    shutil.rmtree(Path(workdir) / "checkpoints" / str(step))
+  again, _ = trainer.train_and_evaluate(config, str(workdir), make_task(config))
+  for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(jax.device_get(again)), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -1,7 +1,8 @@
 """A small convolutional classifier for 28x28 (or smaller) images.
 
 Two blocks of [conv3x3 -> BatchNorm -> relu] x2 -> max-pool, then a dense head with dropout. With
-`batch_norm=False` it has no mutable state.
+`batch_norm=False` it has no mutable state. `features=True` returns the penultimate layer (the
+features of the Frechet distance, jaxai.ops.frechet).
 """
 from typing import Sequence
 
@@ -16,7 +17,8 @@ class CNN(nn.Module):
   batch_norm: bool = True
 
   @nn.compact
-  def __call__(self, x, train: bool = False):  # x: (B, H, W, C) -> logits (B, num_classes)
+  def __call__(self, x, train: bool = False, features: bool = False):
+    # x: (B, H, W, C) -> logits (B, num_classes), or with `features` the penultimate layer (B, dense).
     for width in self.features:
       for _ in range(2):
         x = nn.Conv(width, (3, 3), use_bias=not self.batch_norm)(x)
@@ -26,5 +28,7 @@ class CNN(nn.Module):
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(self.dense)(x))
+    if features:
+      return x
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes)(x)

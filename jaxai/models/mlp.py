@@ -10,9 +10,12 @@ class MLP(nn.Module):
   dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x, train: bool = False):  # x: (B, ...) -> logits (B, num_classes)
+  def __call__(self, x, train: bool = False, features: bool = False):
+    # x: (B, ...) -> logits (B, num_classes), or with `features` the last hidden layer (B, hidden[-1]).
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
+      if features and width is self.hidden[-1]:
+        return x
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_classes)(x)

@@ -10,6 +10,9 @@ TASKS = {  # config.task -> module
     "dqn": "jaxai.tasks.rl.dqn",
     "alphazero": "jaxai.tasks.alphazero",
     "lm": "jaxai.tasks.lm",
+    "gan": "jaxai.tasks.generative.gan",
+    "vae": "jaxai.tasks.generative.vae",
+    "text2image": "jaxai.tasks.generative.text2image",
 }
 
 

@@ -20,15 +20,9 @@ from jaxai.core.sources import DatasetSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
 from jaxai.data import pipeline, sources
-from jaxai.errors import UserError
-from jaxai.models.cnn import CNN
-from jaxai.models.mlp import MLP
-from jaxai.models.resnet import ResNet
+from jaxai.models.classifiers import make_classifier
 from jaxai.ops import images as image_ops
 from jaxai.ops import losses
-
-MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet}
-
 
 def default_config() -> ml_collections.ConfigDict:
   """Every key a classification experiment may set; experiment configs override some."""
@@ -49,17 +43,6 @@ def default_config() -> ml_collections.ConfigDict:
   ))
   config.model = ml_collections.ConfigDict(dict(name="cnn"))  # other keys go to the module's constructor.
   return config
-
-
-def make_model(model_config: ml_collections.ConfigDict, num_classes: int):
-  kwargs = dict(model_config)
-  name = kwargs.pop("name")
-  if name not in MODELS:
-    raise UserError(f"config.model.name={name!r} is unknown; available models: {sorted(MODELS)}.")
-  try:
-    return MODELS[name](num_classes=num_classes, **kwargs)
-  except TypeError as e:
-    raise UserError(f"config.model for {name!r}: {e}.") from None
 
 
 def data_facts(train: dict, test: dict) -> dict:
@@ -90,7 +73,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_source.steps_per_epoch)
   tx = optim.make_optimizer(config.optimizer, num_steps)
   learning_rate = optim.make_schedule(config.optimizer, num_steps)
-  model = make_model(config.model, num_classes)
+  model = make_classifier(config.model, num_classes)
 
   def init(rng) -> TrainState:
     variables = model.init({"params": rng}, jnp.zeros((1,) + image_shape, jnp.float32), train=False)

@@ -10,6 +10,7 @@ from jaxai.core import trainer
 from jaxai.core.errors import UserError
 from jaxai.core.metrics import read_metrics
 from jaxai.data import sources
+from jaxai.models.classifiers import make_classifier
 from jaxai.tasks import classification
 from tests.helpers import load_config
 
@@ -36,7 +37,7 @@ def direct_eval(run):
   pixels = train_images.reshape(-1, train_images.shape[-1]).astype(np.float64)
   mean, std = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
   x = ((test["image"] - mean) / std).astype(np.float32)
-  model = classification.make_model(config.model, num_classes=10)
+  model = make_classifier(config.model, num_classes=10)
   apply = jax.jit(lambda variables: model.apply(variables, x, train=False))
 
   def evaluate(state):
@@ -70,11 +71,11 @@ def test_eval_counts_each_example_once(run, direct_eval):
 
 def test_model_config_mistakes_are_user_errors():
   with pytest.raises(UserError, match="model.name"):
-    classification.make_model(load_config("mnist_cnn", {"model.name": "vit"}).model, 10)
+    make_classifier(load_config("mnist_cnn", {"model.name": "vit"}).model, 10)
   config = load_config("mnist_cnn")
   config.model.depth = 3
   with pytest.raises(UserError, match="depth"):
-    classification.make_model(config.model, 10)
+    make_classifier(config.model, 10)
   config = load_config("mnist_cnn")
   config.task = "translation"
   with pytest.raises(UserError, match="translation"):
