@@ -64,9 +64,11 @@ def _feed_one(model, params, carry, tokens, position):
   return carry, logits[:, 0]
 
 
-def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: int = 0):
+def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: int = 0,
+             id_range: tuple[int, int] | None = None):
   """(B, P) int32 prompt ids, P >= 1 -> (B, num_chars) int32 continuation. Traceable: `key` (a typed
-  PRNG key) and `temperature` may be traced; the shapes, `num_chars` and `top_k` are static."""
+  PRNG key) and `temperature` may be traced; the shapes, `num_chars`, `top_k` and `id_range` are static.
+  `id_range=(lo, hi)` draws only ids lo <= id < hi (e.g. the image codes of a text-to-image prior)."""
   check_model(model)
   prompt = jnp.asarray(prompt, jnp.int32)
   block = context_size(model)
@@ -85,6 +87,9 @@ def generate(model, params, prompt, key, temperature, *, num_chars: int, top_k: 
     tokens = jax.lax.dynamic_index_in_dim(history, source, axis=1, keepdims=False)  # (B,)
     carry, logits = _feed_one(model, params, carry, tokens, position)
     newest = source == k + n - 1  # the latest character is in: draw character n.
+    if id_range is not None:
+      ids = jnp.arange(logits.shape[-1])
+      logits = jnp.where((ids >= id_range[0]) & (ids < id_range[1]), logits, -jnp.inf)
     drawn = pick(logits, jax.random.fold_in(key, n), temperature, top_k)
     slot = jax.lax.dynamic_index_in_dim(history, k + n, axis=1, keepdims=False)
     history = jax.lax.dynamic_update_index_in_dim(history, jnp.where(newest, drawn, slot), k + n, axis=1)

@@ -4,8 +4,11 @@ Inception network's; here the project's own MNIST / Fashion-MNIST classifier's p
   d^2 = |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
 
 The matrix square root is scipy.linalg.sqrtm (float64, on the host); a tiny imaginary part from
-rounding is dropped, a large one is an error.
+rounding is dropped, a large one is an error. A singular product (features that never vary) is
+regularized with eps on both diagonals.
 """
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -24,8 +27,12 @@ def distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
   sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
   if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
     raise ValueError(f"Feature statistics differ in shape: {mu1.shape} {sigma1.shape} vs {mu2.shape} {sigma2.shape}.")
-  covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-  if not np.isfinite(covmean).all():  # a singular product: regularize both (as the reference FID code does).
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+  if caught or not np.isfinite(covmean).all():
+    # A singular product (features that never vary, e.g. dead ReLUs): regularize both, as the
+    # reference FID implementation does.
     offset = np.eye(len(sigma1)) * eps
     covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
   if np.iscomplexobj(covmean):
