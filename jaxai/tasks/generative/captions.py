@@ -38,7 +38,8 @@ def _vocabulary() -> tuple[str, ...]:
 
 
 VOCABULARY = _vocabulary()
-CAPTION_WORDS = max(len(fill(t, n).split()) for d, ts in TEMPLATES.items() for t in ts for n in CLASS_NAMES[d])
+CAPTION_WORDS = max(len(fill(t, n).split())
+                    for d, ts in TEMPLATES.items() for t in ts for n in CLASS_NAMES[d])
 CAPTION_LENGTH = 1 + CAPTION_WORDS  # tokens of a caption row, BOS included.
 
 
@@ -80,10 +81,11 @@ class Captions:
     """(length,) int32 caption row of free text ('a handwritten seven'); a UserError for unknown words."""
     words = text.lower().split()
     if not words:
-      raise UserError(f"The prompt is empty: describe an image, e.g. --prompt={self.text(7 % len(self.class_names))!r}.")
+      raise UserError(f"The prompt is empty: describe an image, e.g. --prompt={self.text(0)!r}.")
     unknown = [w for w in dict.fromkeys(words) if w not in self._ids or self._ids[w] in (PAD, BOS)]
     if unknown:
-      raise UserError(f"The prompt {text!r} has words outside the vocabulary: {', '.join(map(repr, unknown))}. "
+      raise UserError(f"The prompt {text!r} has words outside the vocabulary: "
+                      f"{', '.join(map(repr, unknown))}. "
                       f"The vocabulary is: {' '.join(self.vocabulary[2:])}. "
                       f"Captions look like {self.text(0)!r} or {self.text(len(self.class_names) - 2, 2)!r}.")
     if len(words) > self.length - 1:

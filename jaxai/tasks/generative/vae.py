@@ -3,8 +3,9 @@ and the conditional VAE, with a Gaussian encoder and a Bernoulli decoder (jaxai.
 
 Data. Pixels are binarized: training images dynamically by default (a fresh Bernoulli(pixel / 255)
 draw at every step, inside the train step, from the step rng), or once with a fixed seed
-(`config.vae.binarization='static'`). The test images are always binarized once with a fixed seed
-(`config.vae.binarization_seed`), so evaluations of every run see the same binary test set.
+(`config.vae.binarization='static'`, seed `config.vae.binarization_seed`). The test images are
+always binarized once with a fixed seed (TEST_BINARIZATION_SEED, not a setting), so the evaluations
+of every run, whatever its config, score the same binary test set.
 
 Objective (`config.vae.objective`, k = `config.vae.num_samples`), with log weights
 log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i = mean + std * eps_i:
@@ -21,8 +22,8 @@ Evaluation, on the test split (nats per image, all to minimise):
                          -(logsumexp_i log w_i - log K), K = config.vae.eval_importance_samples,
                          drawn in chunks of config.vae.eval_chunk (memory stays bounded).
   eval/nll_importance_samples  K;  eval/nll_examples  the test images it averages over (all, or the
-                         first config.vae.nll_max_examples);  eval/nll_squared  the mean of the per-image NLL squared (with
-                         eval/nll it gives the standard error of the estimate over test images).
+                         first config.vae.nll_max_examples);  eval/nll_squared  the mean of the per-image
+                         NLL squared (with eval/nll: the standard error of the estimate over test images).
 The noise of each test image is fixed (fold_in of its index), so the same state scores the same.
 Pictures at every evaluation: 'samples' (decoder means of z ~ N(0, I); one row per class when
 conditional), 'reconstructions' (rows of test inputs, each above its reconstruction from the
@@ -52,6 +53,7 @@ from jaxai.tasks.generative import common, quality
 OBJECTIVES = ("elbo", "iwae")
 BINARIZATIONS = ("dynamic", "static")
 LOG_2PI = math.log(2 * math.pi)
+TEST_BINARIZATION_SEED = 1234
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -62,10 +64,10 @@ def default_config() -> ml_collections.ConfigDict:
       num_samples=1,                # k: posterior samples per training image.
       conditional=False,            # feed the label to the encoder and the decoder (a cVAE).
       binarization="dynamic",       # training images: 'dynamic' (fresh draw per step) | 'static' (once).
-      binarization_seed=0,          # static binarization of the training images and of the test images.
+      binarization_seed=0,          # static binarization of the training images (the test set's is fixed).
       eval_importance_samples=5000, # K of eval/nll.
       eval_chunk=100,               # importance samples per chunk (memory: chunk x eval batch x pixels).
-      nll_every_steps=0,            # eval/nll cadence: 0 = at every evaluation, -1 = after the last step only.
+      nll_every_steps=0,            # eval/nll cadence: 0 = every evaluation, -1 = after the last step only.
       nll_max_examples=0,           # > 0: eval/nll on the first N test images only (eval/nll_examples).
       reconstructions=32,           # test images in the reconstruction grid.
       interpolation_pairs=4,        # rows of the interpolation strip.
@@ -221,6 +223,7 @@ def interpolation_pairs(labels: np.ndarray, num_pairs: int, same_class: bool) ->
 
 
 def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
+  """The VAE / IWAE / cVAE task; with `facts` (a saved run's) no data is read until it is needed."""
   check_config(config)
   v = config.vae
   train = test = None
@@ -247,7 +250,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   @functools.cache
   def test_arrays():
     t = raw("test")
-    return {"image": binarize_static(t["image"], [v.binarization_seed, 1]), "label": t["label"],
+    return {"image": binarize_static(t["image"], TEST_BINARIZATION_SEED), "label": t["label"],
             "index": np.arange(len(t["label"]), dtype=np.int32)}
 
   source = DatasetSource(train_arrays, config.batch_size, config.seed, sampling="shuffle",
@@ -290,8 +293,9 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     eps = jax.vmap(lambda k: jax.random.normal(k, mean.shape[-1:]))(eval_keys(batch))
     logits = model.apply({"params": state.params}, mean + jnp.exp(log_std) * eps, y, method=VAE.decode)
     reconstruction, kl = -bernoulli_log_prob(logits, x), gaussian_kl(mean, log_std)
-    return {"neg_elbo": jnp.sum((reconstruction + kl) * mask), "reconstruction": jnp.sum(reconstruction * mask),
-            "kl": jnp.sum(kl * mask), "count": jnp.sum(mask)}
+    return {"neg_elbo": jnp.sum((reconstruction + kl) * mask),
+            "reconstruction": jnp.sum(reconstruction * mask), "kl": jnp.sum(kl * mask),
+            "count": jnp.sum(mask)}
 
   def nll_step(state, batch):
     x, y, mask = _flat(batch["image"]).astype(jnp.float32), label(batch), batch["mask"].astype(jnp.float32)
@@ -315,7 +319,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
                 *quality.evaluators(generator, config, facts, lambda: raw("train"), lambda: raw("test"))]
   kind = {"elbo": "VAE (ELBO)", "iwae": "IWAE"}[v.objective]
   summary = (f"{config.dataset}: {facts['num_train_examples']} train images binarized {v.binarization}ally, "
-             f"{facts['num_eval_examples']} test images binarized statically (seed {v.binarization_seed}); "
+             f"{facts['num_eval_examples']} test images binarized statically (fixed seed); "
              f"{'conditional ' if v.conditional else ''}{kind} k={v.num_samples}, MLP {num_pixels}-"
              f"{'-'.join(map(str, config.model.hidden))}-{config.model.latents} {config.model.activation}; "
              f"eval/nll with {v.eval_importance_samples} importance samples on {num_nll} test images")
@@ -344,7 +348,7 @@ def picture_evaluators(model, config, test_arrays, label) -> list:
     cols = 8
     pad = -len(inputs) % cols  # whole rows: inputs row, then the row of their reconstructions.
     inputs, recon = (np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in (inputs, recon))
-    rows = np.stack([inputs.reshape(-1, cols, *inputs.shape[1:]), recon.reshape(-1, cols, *recon.shape[1:])], 1)
+    rows = np.stack([a.reshape(-1, cols, *a.shape[1:]) for a in (inputs, recon)], 1)  # (R, 2, cols, H, W, C)
     return {"reconstructions": Image(rows.reshape(-1, *inputs.shape[1:]), columns=cols)}
 
   def interpolate(state, rng):
