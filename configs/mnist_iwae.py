@@ -11,7 +11,15 @@ so the full budget is 5 epochs (3,000 steps, ~14 min) plus eval/nll (5,000 impor
 1,000 test images, ~2 min) at the end: 0.15% of the paper's 3,280 epochs, so expect a test NLL far
 above its 84.78 (benchmarks/vae_nll.py measures it); --config.num_epochs buys more.
 """
+import importlib.util
+import os
+
 from jaxai.tasks.generative import vae
+
+_spec = importlib.util.spec_from_file_location(
+    "mnist_vae", os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_vae.py"))
+mnist_vae = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mnist_vae)  # its tiny() settings.
 
 VARIANTS = ("", "tiny", "fashion", "fashion_tiny")
 
@@ -24,23 +32,9 @@ def get_config(variant: str = ""):
   config.vae.objective = "iwae"
   config.vae.num_samples = 50
   if variant.endswith("tiny"):
-    config.max_train_examples = 512
-    config.max_eval_examples = 200
-    config.batch_size = 32
-    config.eval_batch_size = 100
-    config.num_train_steps = 8
-    config.model.hidden = (32,)
-    config.model.latents = 4
+    config = mnist_vae.tiny(config)
+    config.dataset = "fashion_mnist:3.0.1" if variant.startswith("fashion") else "mnist:3.0.1"
     config.vae.num_samples = 5
-    config.vae.eval_importance_samples = 16
-    config.vae.eval_chunk = 8
-    config.vae.reconstructions = 16
-    config.vae.interpolation_pairs = 2
-    config.vae.interpolation_steps = 4
-    config.samples.rows = 2
-    config.log_every_steps = 4
-    config.eval_every_steps = 0
-    config.checkpoint_every_steps = 4
     return config
   config.batch_size = 100
   config.eval_batch_size = 500

@@ -19,6 +19,17 @@ import jax
 import jax.numpy as jnp
 
 Dtype = Any
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def compute_dtype(name: str, key: str = "config.model.dtype"):
+  """The compute dtype a config names: 'auto' = bfloat16 on accelerators, float32 on CPU."""
+  if name not in DTYPES:
+    from jaxai.errors import UserError
+    raise UserError(f"{key}={name!r} is unknown; use one of {DTYPES}.")
+  if name == "auto":
+    return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
+  return jnp.dtype(name)
 
 
 class CausalSelfAttention(nn.Module):

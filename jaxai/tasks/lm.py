@@ -31,7 +31,6 @@ from jaxai.lm import generate
 from jaxai.models import char_rnn, gpt
 
 MODELS = ("gpt", "lstm")
-DTYPES = ("auto", "float32", "bfloat16")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -71,18 +70,10 @@ def default_config() -> ml_collections.ConfigDict:
   return config
 
 
-def compute_dtype(name: str):
-  if name not in DTYPES:
-    raise UserError(f"config.model.dtype={name!r} is unknown; use one of {DTYPES}.")
-  if name == "auto":
-    return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
-  return jnp.dtype(name)
-
-
 def make_model(config: ml_collections.ConfigDict, vocab_size: int):
   """The Flax module of `config.model` for a vocabulary of `vocab_size` characters."""
   kwargs = dict(config.model)
-  name, dtype = kwargs.pop("name"), compute_dtype(kwargs.pop("dtype"))
+  name, dtype = kwargs.pop("name"), gpt.compute_dtype(kwargs.pop("dtype"))
   if name not in MODELS:
     raise UserError(f"config.model.name={name!r} is unknown; available models: {MODELS}.")
   try:
@@ -113,7 +104,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """Checks that need no data; raise before loading anything."""
   if config.model.name not in MODELS:
     raise UserError(f"config.model.name={config.model.name!r} is unknown; available models: {MODELS}.")
-  compute_dtype(config.model.dtype)
+  gpt.compute_dtype(config.model.dtype)
   if config.block_size < 1:
     raise UserError(f"config.block_size={config.block_size} must be >= 1.")
   accum = config.grad_accum_steps

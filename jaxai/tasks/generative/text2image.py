@@ -41,7 +41,6 @@ from jaxai.lm import generate
 from jaxai.models import gpt, vqvae
 from jaxai.tasks.generative import captions, common, quality
 
-DTYPES = ("auto", "float32", "bfloat16")
 NUM_RECONSTRUCTIONS = 16  # test images shown beside their reconstructions.
 
 
@@ -77,14 +76,6 @@ def default_config() -> ml_collections.ConfigDict:
   return config
 
 
-def compute_dtype(name: str):
-  if name not in DTYPES:
-    raise UserError(f"config.prior.dtype={name!r} is unknown; use one of {DTYPES}.")
-  if name == "auto":
-    return jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16
-  return jnp.dtype(name)
-
-
 def check_config(config) -> None:
   """Settings refused before any data is read."""
   tok, prior = config.tokenizer, config.prior
@@ -101,7 +92,7 @@ def check_config(config) -> None:
   if prior.embed_dim % prior.num_heads:
     raise UserError(f"config.prior.embed_dim={prior.embed_dim} must be a multiple of "
                     f"num_heads={prior.num_heads}.")
-  compute_dtype(prior.dtype)
+  gpt.compute_dtype(prior.dtype, "config.prior.dtype")
   if config.sampling.temperature < 0 or config.sampling.top_k < 0:
     raise UserError(f"config.sampling.temperature={config.sampling.temperature} and top_k="
                     f"{config.sampling.top_k} must be >= 0.")
@@ -131,7 +122,8 @@ class Models:
     self.prior = gpt.GPT(vocab_size=self.text_vocab + tok.num_codes,
                          block_size=self.prompt_length + self.num_image_tokens - 1,
                          num_layers=p.num_layers, num_heads=p.num_heads, embed_dim=p.embed_dim,
-                         dropout_rate=p.dropout_rate, use_bias=p.use_bias, dtype=compute_dtype(p.dtype))
+                         dropout_rate=p.dropout_rate, use_bias=p.use_bias,
+                         dtype=gpt.compute_dtype(p.dtype, "config.prior.dtype"))
 
   def tokenizer_vars(self, state) -> dict:
     return {"params": state.params["tokenizer"], "codebook": state.model_state["codebook"]}
