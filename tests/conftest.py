@@ -8,11 +8,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before anything imports jax.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxai_tests_compile_cache_"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-# Tests compile many tiny programs and run each a few times: LLVM's optimization passes cost more than
-# they save (compiles ~3x faster at level 0). Inherited by CLI subprocesses; real runs and benchmarks
-# keep XLA's default. Set the flag yourself to override.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import pytest
 
