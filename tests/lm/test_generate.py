@@ -111,6 +111,16 @@ def test_top_k_restricts_draws_to_the_k_most_likely():
   assert set(np.asarray(draw(keys, 0.0, 0)).tolist()) == {1}  # temperature 0: the most likely.
 
 
+def test_id_range_draws_only_ids_in_the_range():
+  """A text-to-image prior continues a caption with image codes only: ids [lo, hi) of the vocabulary."""
+  model, params = make_gpt()
+  draw = jax.jit(lambda key, t: generate.generate(model, params, PROMPT[None].repeat(8, 0), key, t,
+                                                  num_chars=12, id_range=(4, 7)))
+  drawn = np.asarray(draw(jax.random.key(3), 1.0))
+  assert drawn.min() >= 4 and drawn.max() < 7 and len(set(drawn.ravel().tolist())) == 3
+  assert set(np.asarray(draw(jax.random.key(3), 0.0)).ravel().tolist()) <= {4, 5, 6}
+
+
 def test_empty_or_unknown_prompt_is_a_clear_error():
   vocab = CharVocab.from_text("abc \n")
   np.testing.assert_array_equal(generate.encode_prompt(vocab, "ab c"), [2, 3, 1, 4])
