@@ -6,6 +6,7 @@ A generative domain module (gan, vae, text2image) exposes `make_task(config, fac
 (jaxai.tasks.generative.quality) and `python -m jaxai.generate` use only the Generator.
 """
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
@@ -62,6 +63,12 @@ def load_split(config, split: str) -> dict:
   """{'image': uint8 (N, H, W, C), 'label': int32 (N,)} of 'train' or 'test'."""
   limit = config.max_train_examples if split == "train" else config.max_eval_examples
   return sources.load_split(config.dataset, split, config.data_dir, config.download, limit)
+
+
+def split_loader(config) -> Callable[[str], dict]:
+  """`load(split)` for 'train' and 'test', each read once: the facts, the source and the evaluators
+  of a run share the arrays."""
+  return functools.cache(lambda split: load_split(config, split))
 
 
 def data_facts(config, train: dict, test: dict) -> dict:

@@ -216,14 +216,12 @@ def make_generator(config, facts) -> common.Generator:
 def make_task(config, facts: dict | None = None) -> Task:
   """The GAN task; with `facts` (a saved run's) no data is read until training starts."""
   check_config(config)
-  load_train = lambda: common.load_split(config, "train")
-  load_test = lambda: common.load_split(config, "test")
-  train = None
+  load = common.split_loader(config)
+  load_train, load_test = lambda: load("train"), lambda: load("test")
   if facts is None:
-    train = load_train()
-    facts = common.data_facts(config, train, load_test())
+    facts = common.data_facts(config, load_train(), load_test())
   check_facts(config, facts)
-  source = DatasetSource(train if train is not None else load_train, config.batch_size, config.seed,
+  source = DatasetSource(load_train, config.batch_size, config.seed,
                          sampling="shuffle", num_examples=facts["num_train_examples"])
   source.check()
   num_steps = config.num_train_steps or math.ceil(config.num_epochs * source.steps_per_epoch)

@@ -192,17 +192,11 @@ def reconstructions(m: Models, images) -> Evaluator:
 def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
   """The text-to-image task; with `facts` (a saved run's) no data is read until training starts."""
   check_config(config)
-  cache = {}
-
-  def load(split):
-    if split not in cache:
-      cache[split] = common.load_split(config, split)
-    return cache[split]
-
+  load = common.split_loader(config)
   if facts is None:
     facts = make_facts(config, load("train"), load("test"))
   m = Models(config, facts)
-  source = DatasetSource(cache.get("train") or (lambda: load("train")), config.batch_size, config.seed,
+  source = DatasetSource(lambda: load("train"), config.batch_size, config.seed,
                          sampling="shuffle", num_examples=facts["num_train_examples"])
   source.check()
   num_steps = config.num_train_steps or math.ceil(config.num_epochs * source.steps_per_epoch)

@@ -226,20 +226,11 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   """The VAE / IWAE / cVAE task; with `facts` (a saved run's) no data is read until it is needed."""
   check_config(config)
   v = config.vae
-  train = test = None
+  raw = common.split_loader(config)
   if facts is None:
-    train, test = common.load_split(config, "train"), common.load_split(config, "test")
-    facts = common.data_facts(config, train, test)
+    facts = common.data_facts(config, raw("train"), raw("test"))
   shape = tuple(facts["image_shape"])
   num_pixels = int(np.prod(shape))
-
-  @functools.cache
-  def raw(split):
-    if split == "train" and train is not None:
-      return train
-    if split == "test" and test is not None:
-      return test
-    return common.load_split(config, split)
 
   def train_arrays():
     images = raw("train")["image"]
