@@ -33,6 +33,7 @@ class DatasetEvaluator:
   batches: Callable[[], Iterable[Any]]  # this process's rows of each batch.
   prefix: str = "eval"
   every_steps: int = 0
+  count_key: str = "examples"  # '<prefix>/<count_key>': how many examples were evaluated.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +67,7 @@ def compile_evaluator(evaluator, placement: sharding.Placement, abstract_state) 
       totals = jax.device_get(totals)
       count = float(totals.pop("count"))
       p = evaluator.prefix
-      return {f"{p}/{k}": float(v) / count for k, v in totals.items()} | {f"{p}/examples": count}
+      return {f"{p}/{k}": float(v) / count for k, v in totals.items()} | {f"{p}/{evaluator.count_key}": count}
     return run
 
   if isinstance(evaluator, HostEvaluator):

@@ -1,6 +1,6 @@
 """A small convolutional classifier for 28x28 (or smaller) images.
 
-Two blocks of [conv3x3 -> BatchNorm -> relu] x2 -> max-pool, then a dense head with dropout. With
+Blocks of [conv3x3 -> BatchNorm -> relu] x convs_per_block (2) -> max-pool, then a dense head with dropout. With
 `batch_norm=False` it has no mutable state. `features=True` returns the penultimate layer (the
 features of the Frechet distance, jaxai.ops.frechet).
 """
@@ -15,12 +15,13 @@ class CNN(nn.Module):
   num_classes: int = 10
   dropout_rate: float = 0.0
   batch_norm: bool = True
+  convs_per_block: int = 2
 
   @nn.compact
   def __call__(self, x, train: bool = False, features: bool = False):
     # x: (B, H, W, C) -> logits (B, num_classes), or with `features` the penultimate layer (B, dense).
     for width in self.features:
-      for _ in range(2):
+      for _ in range(self.convs_per_block):
         x = nn.Conv(width, (3, 3), use_bias=not self.batch_norm)(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
