@@ -60,7 +60,8 @@ def randomize_layers(variables, random_variables, names: Sequence[str]):
   """`variables` with the top-level entries `names` of every collection taken from `random_variables`."""
   swap = lambda collection, k, v: (random_variables[collection][k]
                                    if k in names and k in random_variables.get(collection, {}) else v)
-  return {collection: {k: swap(collection, k, v) for k, v in tree.items()} for collection, tree in variables.items()}
+  return {collection: {k: swap(collection, k, v) for k, v in tree.items()}
+          for collection, tree in variables.items()}
 
 
 def cascading_randomization(map_fn: MapFn, variables, random_variables, x, target,

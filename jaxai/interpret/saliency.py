@@ -144,8 +144,8 @@ def feature_maps(apply: Apply, variables, x) -> list:
 
 
 def resolve_layer(apply: Apply, variables, x, layer: str | Sequence[str] | None = None) -> tuple:
-  """(module path, activation shape, number of calls of that module) Grad-CAM reads for `layer`; UserError listing the candidates
-  when there are none or `layer` is not one of them.
+  """(module path, activation shape, number of calls of that module) that Grad-CAM reads for `layer`;
+  UserError listing the candidates when there are none or `layer` is not one of them.
 
   layer=None picks the last submodule to *return* a (B, H', W', C') array with H', W' > 1: the deepest
   spatial feature map before the model pools or flattens (for jaxai's CNN the last conv, or its

@@ -14,50 +14,59 @@ from jaxai.models.mlp import MLP
 from jaxai.tasks.classification import saliency as task_saliency
 
 
-def _batch(mnist_model, n):
+def _batch(mnist_model, n=8):
   return jnp.asarray(mnist_model.images[:n]), jnp.asarray(mnist_model.labels[:n])
 
 
+# Compiled once for the module (apply is static): the tests share the programs of each batch shape.
+_gradient = jax.jit(saliency.vanilla_gradient, static_argnums=0)
+
+
 def test_integrated_gradients_completeness(mnist_model):
-  x, y = _batch(mnist_model, 4)
-  ig = jax.jit(lambda v, x, t, steps: saliency.integrated_gradients(mnist_model.apply, v, x, t, steps),
-               static_argnums=3)
-  error = lambda steps: np.asarray(saliency.completeness_error(
-      mnist_model.apply, mnist_model.variables, x, y, ig(mnist_model.variables, x, y, steps)))
-  fine, coarse = error(128), error(4)
+  x, y = _batch(mnist_model)
+  apply = mnist_model.apply
+
+  @jax.jit
+  def errors(v):  # (4 steps, 128 steps, 4 steps in chunks of 3: a lax.scan over vmapped chunks)
+    ig = lambda steps, chunk=None: saliency.integrated_gradients(apply, v, x, y, steps, steps_per_batch=chunk)
+    coarse, chunked = ig(4), ig(4, 3)
+    error = lambda a: saliency.completeness_error(apply, v, x, y, a)
+    return error(coarse), error(ig(128)), jnp.max(jnp.abs(chunked - coarse)), jnp.max(jnp.abs(coarse))
+  coarse, fine, chunked_difference, scale = map(np.asarray, errors(mnist_model.variables))
   assert fine.max() < 0.01, fine  # sum of attributions = F(x) - F(black) within 1%.
   assert coarse.mean() > 3 * fine.mean() and coarse.max() > 0.01, (coarse, fine)  # too few steps: worse.
-  # Chunked steps (lax.scan over vmapped chunks, 3 does not divide 4) give the same attributions.
-  chunked = jax.jit(lambda v, x, t: saliency.integrated_gradients(mnist_model.apply, v, x, t, 4, steps_per_batch=3))
-  np.testing.assert_allclose(chunked(mnist_model.variables, x, y), ig(mnist_model.variables, x, y, 4),
-                             rtol=1e-4, atol=1e-6)
+  assert chunked_difference < 1e-5 * scale  # chunking the steps changes nothing.
 
 
 def test_vanilla_gradient_is_the_directional_derivative(mnist_model):
-  x, y = _batch(mnist_model, 4)
-  # float64: central differences accurate to ~1e-8. Jittered pixels: on exact MNIST images the black
-  # background makes max-pool ties, where the function has no gradient (one-sided derivatives differ).
+  x, y = _batch(mnist_model)
+  # Jittered pixels: on exact MNIST images the black background makes max-pool ties, where the function
+  # has no gradient (one-sided derivatives differ). float64: central differences good to ~1e-8.
   x = x + 0.01 * jax.random.uniform(jax.random.key(1), x.shape)
-  with jax.enable_x64(True):
-    v = jax.tree.map(lambda a: a.astype(jnp.float64), mnist_model.variables)
-    x = x.astype(jnp.float64)
-    grad = saliency.vanilla_gradient(mnist_model.apply, v, x, y)
-    direction = jax.random.normal(jax.random.key(0), x.shape, jnp.float64)
-    direction /= jnp.linalg.norm(direction.reshape(4, -1), axis=1)[:, None, None, None]
+  direction = np.random.default_rng(0).normal(size=x.shape)
+  direction /= np.linalg.norm(direction.reshape(8, -1), axis=1)[:, None, None, None]
+
+  @jax.jit
+  def both(v, x, direction):
     eps = 1e-5
     f = lambda x: saliency.target_logits(mnist_model.apply, v, x, y)
     finite = (f(x + eps * direction) - f(x - eps * direction)) / (2 * eps)  # (B,)
-    analytic = (grad * direction).reshape(4, -1).sum(1)
+    analytic = (saliency.vanilla_gradient(mnist_model.apply, v, x, y) * direction).reshape(8, -1).sum(1)
+    return analytic, finite
+
+  with jax.enable_x64(True):
+    v64 = jax.tree.map(lambda a: np.asarray(a, np.float64), mnist_model.variables)
+    analytic, finite = both(v64, np.asarray(x, np.float64), direction.astype(np.float64))
   np.testing.assert_allclose(analytic, finite, rtol=1e-4, atol=1e-7)
   assert np.all(np.abs(analytic) > 1e-3)  # not a trivially passing 0 == 0.
 
 
 def test_smoothgrad_without_noise_is_the_gradient(mnist_model):
-  x, y = _batch(mnist_model, 4)
+  x, y = _batch(mnist_model)
   v = mnist_model.variables
-  grad = jax.jit(lambda v, x, t: saliency.vanilla_gradient(mnist_model.apply, v, x, t))(v, x, y)
-  smooth = jax.jit(lambda v, x, t, noise: saliency.smoothgrad(mnist_model.apply, v, x, t, jax.random.key(0), 3,
-                                                              noise))
+  grad = _gradient(mnist_model.apply, v, x, y)
+  smooth = jax.jit(lambda v, x, t, noise: saliency.smoothgrad(
+      mnist_model.apply, v, x, t, jax.random.key(0), 3, noise))
   np.testing.assert_allclose(smooth(v, x, y, 0.0), grad, rtol=1e-5, atol=1e-7)
   assert not np.allclose(smooth(v, x, y, 0.2), grad, atol=1e-3)
 
@@ -92,16 +101,16 @@ def test_grad_cam_equals_cam_on_a_global_average_pooling_net():
 
 
 def test_grad_cam_on_the_cnn(mnist_model):
-  x, y = _batch(mnist_model, 4)
+  x, y = _batch(mnist_model)
   v = mnist_model.variables
   assert [name for name, _ in saliency.feature_maps(mnist_model.apply, v, x)] == [
       "Conv_0", "Conv_1", "Conv_2", "Conv_3"]
-  assert saliency.resolve_layer(mnist_model.apply, v, x)[:2] == (("Conv_3",), (4, 14, 14, 16))
+  assert saliency.resolve_layer(mnist_model.apply, v, x)[:2] == (("Conv_3",), (8, 14, 14, 16))
   cam = jax.jit(lambda v, x, t: saliency.grad_cam(mnist_model.apply, v, x, t))(v, x, y)
-  assert cam.shape == (4, 28, 28) and float(cam.min()) >= 0 and np.all(np.asarray(cam).max((1, 2)) > 0)
+  assert cam.shape == (8, 28, 28) and float(cam.min()) >= 0 and np.all(np.asarray(cam).max((1, 2)) > 0)
   shape = lambda layer: jax.eval_shape(lambda v, x, t: saliency.grad_cam(
       mnist_model.apply, v, x, t, layer, upsample=False), v, x, y).shape
-  assert shape("Conv_1") == (4, 28, 28) and shape(("Conv_2",)) == (4, 14, 14)
+  assert shape("Conv_1") == (8, 28, 28) and shape(("Conv_2",)) == (8, 14, 14)
   with pytest.raises(UserError, match="'Conv_9' is not a submodule.*Conv_3"):
     saliency.grad_cam(mnist_model.apply, v, x, y, "Conv_9")
   with pytest.raises(UserError, match="'Dense_0' outputs shape"):
@@ -113,63 +122,65 @@ def test_grad_cam_on_the_cnn(mnist_model):
 
 
 def test_rank_correlation_heatmap_and_overlay():
-  a = jnp.array([[1.0, 2.0, 2.0, 3.0], [4.0, 3.0, 2.0, 1.0]])
-  b = jnp.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+  a = np.array([[1.0, 2.0, 2.0, 3.0], [4.0, 3.0, 2.0, 1.0]])
+  b = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
   ranks_a = np.array([0.0, 1.5, 1.5, 3.0]) - 1.5  # ties share the mean rank.
   ranks_b = np.array([0.0, 1.0, 2.0, 3.0]) - 1.5
   expected = ranks_a @ ranks_b / np.sqrt((ranks_a**2).sum() * (ranks_b**2).sum())
-  correlation = jax.jit(checks.rank_correlation)
-  np.testing.assert_allclose(correlation(a, b), [expected, -1.0], rtol=1e-6)
-  np.testing.assert_allclose(correlation(b, b ** 3), [1.0, 1.0], rtol=1e-6)  # monotone: 1.
-  attribution = jax.random.normal(jax.random.key(0), (2, 5, 5, 3)).at[1].set(0.0)
-  heat = jax.jit(saliency.heatmap)(attribution)
-  assert heat.shape == (2, 5, 5) and float(heat.min()) >= 0 and float(heat[0].max()) == 1.0
-  assert float(jnp.abs(heat[1]).max()) == 0.0  # an all-zero map stays zero (no division by 0).
-  rgb = jax.jit(overlay.overlay)(jnp.full((2, 5, 5, 1), 0.5), heat)
-  assert rgb.shape == (2, 5, 5, 3) and float(rgb.min()) >= 0 and float(rgb.max()) <= 1
+  attribution = np.random.default_rng(0).normal(size=(2, 5, 5, 3))
+  attribution[1] = 0.0
+
+  @jax.jit
+  def compute(a, b, attribution):
+    heat = saliency.heatmap(attribution)
+    return (checks.rank_correlation(a, b), checks.rank_correlation(b, b ** 3), heat,
+            overlay.overlay(jnp.full((2, 5, 5, 1), 0.5), heat), overlay.colormap(jnp.linspace(0, 1, 11)))
+  ab, monotone, heat, rgb, colors = map(np.asarray, compute(a, b, attribution))
+  np.testing.assert_allclose(ab, [expected, -1.0], rtol=1e-6)
+  np.testing.assert_allclose(monotone, [1.0, 1.0], rtol=1e-6)  # a monotone transform: correlation 1.
+  assert heat.shape == (2, 5, 5) and heat.min() >= 0 and heat[0].max() == 1.0
+  assert np.abs(heat[1]).max() == 0.0  # an all-zero map stays zero (no division by 0).
+  assert rgb.shape == (2, 5, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
   np.testing.assert_allclose(rgb[1], 0.3)  # no saliency: the dimmed grey image only.
-  brightness = np.asarray(overlay.colormap(np.linspace(0, 1, 11))).mean(-1)
-  assert np.all(np.diff(np.asarray(brightness)) > 0)
+  assert np.all(np.diff(colors.mean(-1)) > 0)  # the colormap brightens monotonically.
 
 
 def test_randomization_check(mnist_model):
-  x, y = _batch(mnist_model, 8)
+  x, y = _batch(mnist_model)
   v, random_v = mnist_model.variables, mnist_model.reinit(jax.random.key(1))
   apply = mnist_model.apply
-  gradient = jax.jit(lambda v, x, t: saliency.vanilla_gradient(apply, v, x, t))
+  gradient = lambda v, x, t: _gradient(apply, v, x, t)
   cam = jax.jit(lambda v, x, t: saliency.grad_cam(apply, v, x, t))
-  # The contrast: the trained model's own maps under a different SmoothGrad noise draw agree well...
-  smooth = jax.jit(lambda rng: saliency.smoothgrad(apply, v, x, y, rng, 8, 0.15))
-  smooth = lambda seed, smooth=smooth: smooth(jax.random.key(seed))
-  same_model = float(checks.rank_correlation(saliency.magnitude(smooth(0)), saliency.magnitude(smooth(1))).mean())
-  # ... while gradient and Grad-CAM maps of a re-initialised model do not: the methods pass the check.
-  for map_fn in (gradient, cam):
-    reinit_corr = float(checks.randomization_check(map_fn, v, random_v, x, y))
-    assert reinit_corr < 0.3 < 0.6 < same_model, (reinit_corr, same_model)
+  smooth = jax.jit(lambda rng: saliency.magnitude(saliency.smoothgrad(apply, v, x, y, rng, 8, 0.15)))
+  check = lambda map_fn: float(checks.randomization_check(map_fn, v, random_v, x, y))
+  # The contrast: the trained model's own maps under another SmoothGrad noise draw agree well, while the
+  # gradient and Grad-CAM maps of a re-initialised model do not: the two methods pass the check.
+  same_model = float(checks.rank_correlation(smooth(jax.random.key(0)), smooth(jax.random.key(1))).mean())
+  gradient_corr, cam_corr = check(gradient), check(cam)
+  assert gradient_corr < 0.3 < 0.6 < same_model and cam_corr < 0.3, (gradient_corr, cam_corr, same_model)
   # The check can fail: gradient x input stays tied to the (mostly black) input whatever the weights,
   # the failure Adebayo et al. report; the image itself as a "map" is perfectly correlated.
-  times_input = lambda v, x, t: gradient(v, x, t) * x
-  assert float(checks.randomization_check(times_input, v, random_v, x, y)) > 0.8
-  assert float(checks.randomization_check(lambda v, x, t: x, v, random_v, x, y)) > 0.99
-  # Cascading from the top: more randomized layers, lower correlation.
+  assert check(lambda v, x, t: gradient(v, x, t) * x) > 0.8 and check(lambda v, x, t: x) > 0.99
+  # Cascading from the top (Dropout has no variables: 6 steps): more randomized layers, lower correlation.
   layers = checks.top_level_modules(apply, v, x)
   assert layers == ["Conv_0", "Conv_1", "Conv_2", "Conv_3", "Dense_0", "Dropout_0", "Dense_1"]
   cascade = np.asarray(checks.cascading_randomization(gradient, v, random_v, x, y, layers))
-  assert cascade.shape == (6,) and cascade[0] > 0.5 and cascade[-1] < 0.3  # Dropout has no variables.
+  assert cascade.shape == (6,) and cascade[0] > 0.5 and cascade[-1] < 0.3, cascade
   assert np.all(np.diff(cascade) < 0.05), cascade
 
 
 def test_deletion_curve(mnist_model):
-  x, y = _batch(mnist_model, 128)
+  x, y = _batch(mnist_model, 64)
   v, apply = mnist_model.variables, mnist_model.apply
-  maps = jax.jit(lambda v, x, t: saliency.vanilla_gradient(apply, v, x, t))(v, x, y)
+  maps = _gradient(apply, v, x, y)
   fractions = (0.0, 0.05, 0.1, 0.2)
   curve = jax.jit(lambda maps, rng: checks.deletion_curve(apply, v, x, y, maps, fractions, rng))
   salient, random = map(np.asarray, curve(maps, jax.random.key(0)))
   accuracy = float(np.mean(np.argmax(apply(v, x), -1) == np.asarray(y)))
   np.testing.assert_allclose([salient[0], random[0]], accuracy)  # nothing deleted yet.
   assert salient[-1] < random[-1] - 0.3 and np.all(salient[1:] < random[1:]), (salient, random)
-  assert float(checks.area_under_curve(fractions, salient)) < float(checks.area_under_curve(fractions, random))
+  auc = lambda accuracy: float(checks.area_under_curve(fractions, accuracy))
+  assert auc(salient) < auc(random)
   # Maps that carry no information delete like random pixels: the gap above comes from the gradient.
   noise, _ = map(np.asarray, curve(jax.random.uniform(jax.random.key(2), x.shape), jax.random.key(0)))
   assert np.all(np.abs(noise - random) < 0.1), (noise, random)
@@ -179,7 +190,7 @@ def test_deletion_curve(mnist_model):
 def _config(**overrides):
   cfg = task_saliency.default_config()
   cfg.update(dict(num_images=3, smoothgrad_samples=2, ig_steps=4, deletion_examples=32,
-                  deletion_fractions=(0.0, 0.1, 0.3)), **overrides)
+                  deletion_fractions=(0.0, 0.1, 0.3), random_models=1), **overrides)
   return cfg
 
 
@@ -189,17 +200,26 @@ def _uint8(mnist_model):
 
 def test_evaluator_end_to_end(mnist_model):
   images = _uint8(mnist_model)
-  evaluator = task_saliency.make_evaluator(_config(), mnist_model.apply, mnist_model.reinit, images,
-                                           mnist_model.labels)
+  make = lambda **kw: task_saliency.make_evaluator(_config(**kw), mnist_model.apply, mnist_model.reinit,
+                                                   images, mnist_model.labels)
   state = TrainState.create(mnist_model.variables["params"], optax.sgd(0.1), model_state={})
-  outputs = jax.jit(lambda state, rng: evaluator.fn(evaluator.view(state), rng))(state, jax.random.key(0))
-  result = evaluator.finish(jax.device_get(outputs), 0)
-  for method in task_saliency.METHODS:  # rows: images, overlay, map (+ re-initialised model's gradient).
+  run = lambda evaluator: jax.jit(lambda state, rng: evaluator.fn(evaluator.view(state), rng))
+  # Every method traces (shapes only: compiling all four costs ~10 s of CPU here).
+  every = make(deletion_method="integrated_gradients")
+  shapes = jax.eval_shape(run(every), state, jax.random.key(0))
+  for method in task_saliency.METHODS:
+    assert shapes[f"overlay/{method}"].shape == shapes[f"heat/{method}"].shape == (3, 28, 28, 3), method
+  assert shapes["deletion_salient"].shape == shapes["deletion_random"].shape == (3,)
+  # Two methods compile, run and finish.
+  methods = ("gradient", "grad_cam")
+  evaluator = make(methods=methods)
+  result = evaluator.finish(jax.device_get(run(evaluator)(state, jax.random.key(0))), 0)
+  for method in methods:  # rows: images, overlay, map (+ the re-initialised model's gradient), 2x larger.
     image = result[f"saliency/{method}"]
     rows = 4 if method == "gradient" else 3
     assert isinstance(image, summaries.Image) and image.pixels.shape == (rows * 3, 56, 56, 3), method
     assert image.grid().shape == (rows * 57 - 1, 3 * 57 - 1, 3)
-  assert result["saliency/overlays"].pixels.shape == (5 * 3, 56, 56, 3)
+  assert result["saliency/overlays"].pixels.shape == (3 * 3, 56, 56, 3)
   np.testing.assert_allclose(result["saliency/overlays"].pixels[:3, ::2, ::2, 0], images[:3, ..., 0] / 255.0,
                              atol=1e-6)  # the first row shows the images themselves.
   scalars = summaries.scalars(result)
@@ -208,9 +228,7 @@ def test_evaluator_end_to_end(mnist_model):
   assert all(np.isfinite(value) for value in scalars.values()), scalars
   assert scalars["eval/deletion_auc_salient"] < scalars["eval/deletion_auc_random"]
   assert "random" in result["saliency/deletion_curve"].text
-  off = task_saliency.make_evaluator(_config(num_images=0), mnist_model.apply, mnist_model.reinit, images,
-                                     mnist_model.labels)
-  assert off is None
+  assert make(num_images=0) is None
 
 
 def test_evaluator_config_errors(mnist_model):

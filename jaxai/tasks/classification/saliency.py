@@ -8,11 +8,12 @@ writes `saliency/<method>` images (rows: the images; the map over the image; the
 then one overlay row per method), a `saliency/deletion_curve` text table and the scalars:
 
   eval/saliency_randomization_rank_corr  mean Spearman correlation of the vanilla-gradient maps of the
-                                         trained model and of a freshly initialised one (the same one
-                                         at every step), over the shown images: low = the maps depend
-                                         on what the model learned. Vanilla gradient, not IG: with a
-                                         black baseline IG (like gradient x input) is 0 on black pixels
-                                         whatever the weights, so its maps correlate through the input.
+                                         trained model and of `random_models` freshly initialised
+                                         ones (the same at every step), over the shown images: low =
+                                         the maps depend on what the model learned. Vanilla gradient,
+                                         not IG: with a black baseline IG (like gradient x input) is 0
+                                         on black pixels whatever the weights, so its maps correlate
+                                         through the input.
   eval/deletion_auc_salient              mean accuracy over `deletion_fractions` of the first
   eval/deletion_auc_random               `deletion_examples` test images as the most salient pixels
                                          (maps of `deletion_method`, vanilla gradient by default) /
@@ -47,6 +48,8 @@ def default_config() -> ml_collections.ConfigDict:
       deletion_examples=256,       # first N test images of the deletion curve; 0 = no deletion metrics.
       deletion_fractions=(0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5),  # fractions of pixels set to 0.
       deletion_method="gradient",  # the maps that rank pixels for deletion (one of the methods above).
+      random_models=4,             # re-initialised models of the randomization check (one alone varies
+                                   # by ~0.1 from init to init); 0 = no randomization check.
       every_steps=0,               # 0 = config.eval_every_steps (always also after the last step).
   ))
 
@@ -60,12 +63,12 @@ def _methods(cfg) -> tuple:
   return methods
 
 
-def _check(cfg, methods, images, labels) -> None:
+def _check(cfg, images, labels) -> None:
   if images.ndim != 4 or images.dtype != np.uint8 or labels.shape != images.shape[:1]:
     raise UserError(f"The interpretability evaluator needs uint8 images (N, H, W, C) and labels (N,), got "
                     f"{images.dtype} {images.shape} and {labels.shape}.")
   for key, low in (("num_images", 0), ("deletion_examples", 0), ("smoothgrad_samples", 1), ("ig_steps", 1),
-                   ("every_steps", 0)):
+                   ("random_models", 0), ("every_steps", 0)):
     if int(cfg[key]) != cfg[key] or cfg[key] < low:
       raise UserError(f"config.interpret.{key}={cfg[key]!r} must be an integer >= {low}.")
   for key in ("num_images", "deletion_examples"):
@@ -77,7 +80,8 @@ def _check(cfg, methods, images, labels) -> None:
   fractions = tuple(cfg.deletion_fractions)
   if cfg.deletion_examples and (not fractions or any(not 0 <= f <= 1 for f in fractions)
                                 or list(fractions) != sorted(set(fractions))):
-    raise UserError(f"config.interpret.deletion_fractions={fractions!r} must be increasing fractions in [0, 1].")
+    raise UserError(f"config.interpret.deletion_fractions={fractions!r} must be increasing fractions "
+                    "in [0, 1].")
   if cfg.deletion_examples and cfg.deletion_method not in METHODS:
     raise UserError(f"config.interpret.deletion_method={cfg.deletion_method!r} is not one of {METHODS}.")
 
@@ -89,15 +93,15 @@ def make_evaluator(cfg: ml_collections.ConfigDict, apply: Callable, reinit: Call
   apply(variables, x float (B, H, W, C) in [0, 1]) -> logits; reinit(rng) -> variables of a freshly
   initialised model (same structure); images_uint8 (N, H, W, C) and labels (N,): the evaluation split.
   The config is checked here (UserError), before anything compiles; grad_cam's layer is resolved by
-  tracing the model abstractly. The re-initialised model is reinit at a fixed 'rbg' key: XLA:CPU compiles
+  tracing the model abstractly. The re-initialised models are reinit at fixed 'rbg' keys: XLA:CPU compiles
   a threefry-keyed init of even a small CNN 4-6x slower (seconds).
   """
   methods = _methods(cfg)
   images, labels = np.asarray(images_uint8), np.asarray(labels)
-  _check(cfg, methods, images, labels)
+  _check(cfg, images, labels)
   if cfg.num_images == 0:
     return None
-  n, d = int(cfg.num_images), int(cfg.deletion_examples)
+  n, d, r = int(cfg.num_images), int(cfg.deletion_examples), int(cfg.random_models)
   fractions = tuple(float(f) for f in cfg.deletion_fractions)
   uses_cam = "grad_cam" in methods or (d and cfg.deletion_method == "grad_cam")
   layer = None
@@ -113,10 +117,12 @@ def make_evaluator(cfg: ml_collections.ConfigDict, apply: Callable, reinit: Call
     if method == "gradient":
       return saliency.vanilla_gradient(apply, variables, x, target)
     if method == "smoothgrad":
-      return saliency.smoothgrad(apply, variables, x, target, rng, cfg.smoothgrad_samples, cfg.smoothgrad_noise)
+      return saliency.smoothgrad(apply, variables, x, target, rng, cfg.smoothgrad_samples,
+                                 cfg.smoothgrad_noise)
     if method == "integrated_gradients":
       per_batch = max(1, _MAX_VMAP_IMAGES // x.shape[0])
-      return saliency.integrated_gradients(apply, variables, x, target, cfg.ig_steps, steps_per_batch=per_batch)
+      return saliency.integrated_gradients(apply, variables, x, target, cfg.ig_steps,
+                                           steps_per_batch=per_batch)
     return saliency.grad_cam(apply, variables, x, target, layer)
 
   shown_x = images[:n].astype(np.float32) / 255.0  # (n, H, W, C): constants of the compiled evaluation.
@@ -133,11 +139,15 @@ def make_evaluator(cfg: ml_collections.ConfigDict, apply: Callable, reinit: Call
       heat = saliency.heatmap(maps[method])  # (n, H, W)
       out[f"overlay/{method}"] = overlay.overlay(x, heat)
       out[f"heat/{method}"] = overlay.colormap(heat)
-    trained = maps["gradient"] if "gradient" in maps else saliency.vanilla_gradient(apply, variables, x, y)
-    randomized = saliency.vanilla_gradient(apply, reinit(jax.random.key(0, impl="rbg")), x, y)
-    out["randomization_rank_corr"] = checks.rank_correlation(
-        saliency.magnitude(trained), saliency.magnitude(randomized)).mean()
-    out["overlay/gradient_reinit"] = overlay.overlay(x, saliency.heatmap(randomized))
+    if r:
+      trained = maps["gradient"] if "gradient" in maps else saliency.vanilla_gradient(apply, variables, x, y)
+      keys = jax.random.split(jax.random.key(0, impl="rbg"), r)
+      gradient_of = lambda key: saliency.vanilla_gradient(apply, reinit(key), x, y)
+      # (R, n, H, W, C); one model unbatched: a vmapped init compiles ~1 s slower on CPU.
+      randomized = gradient_of(keys[0])[None] if r == 1 else jax.vmap(gradient_of)(keys)
+      out["randomization_rank_corr"] = jax.vmap(lambda m: checks.rank_correlation(
+          saliency.magnitude(trained), saliency.magnitude(m)))(randomized).mean()
+      out["overlay/gradient_reinit"] = overlay.overlay(x, saliency.heatmap(randomized[0]))
     if d:
       xd, yd = jnp.asarray(deletion_x), jnp.asarray(deletion_y)
       md = maps_of(cfg.deletion_method, variables, xd, yd, rng_maps)
@@ -153,12 +163,13 @@ def make_evaluator(cfg: ml_collections.ConfigDict, apply: Callable, reinit: Call
     result = {}
     for method in methods:
       rows = [original, outputs[f"overlay/{method}"], outputs[f"heat/{method}"]]
-      if method == "gradient":
+      if method == "gradient" and r:
         rows.append(outputs["overlay/gradient_reinit"])
       result[f"saliency/{method}"] = summaries.Image(big(np.concatenate(rows)), columns=n)
     grid = np.concatenate([original] + [outputs[f"overlay/{m}"] for m in methods])
     result["saliency/overlays"] = summaries.Image(big(grid), columns=n)
-    result["eval/saliency_randomization_rank_corr"] = float(outputs["randomization_rank_corr"])
+    if r:
+      result["eval/saliency_randomization_rank_corr"] = float(outputs["randomization_rank_corr"])
     if d:
       salient, random = np.asarray(outputs["deletion_salient"]), np.asarray(outputs["deletion_random"])
       result["eval/deletion_auc_salient"] = float(checks.area_under_curve(fractions, salient))
