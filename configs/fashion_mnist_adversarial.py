@@ -21,4 +21,7 @@ def get_config(variant: str = ""):
   config.adversarial.eps = 0.1
   config.adversarial.step_size *= scale
   config.robust_eval.eps = 0.1
+  if variant == "tiny":  # the pipeline is mnist_adversarial:tiny's, tested there in full.
+    config.robust_eval.attacks = ("pgd",)
+    config.interpret.num_images = 0
   return config

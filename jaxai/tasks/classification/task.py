@@ -203,7 +203,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
                                             config.eval_batch_size))
   if config.interpret.num_images:
     reinit = lambda rng: dict(model.init({"params": rng}, jnp.zeros((1,) + image_shape), train=False))
-    shown = {k: v[:config.interpret.num_images] for k, v in load_test().items()}
+    shown = {k: v[:max(config.interpret.num_images, config.interpret.deletion_examples)]
+             for k, v in load_test().items()}
     evaluators.append(saliency.make_evaluator(config.interpret, apply_pixels, reinit, shown["image"],
                                               shown["label"]))
   summary = (f"{config.dataset}: {facts['num_train_examples']} train / {facts['num_eval_examples']} eval "
