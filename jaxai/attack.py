@@ -76,8 +76,6 @@ def check_args(settings: Settings, num_examples: int, batch_size: int, num_shown
   for eps in settings.eps:
     attacks.check(settings.attack, eps, settings.norm, settings.steps, settings.restarts, settings.step_size,
                   image_shape=image_shape)
-  if settings.attack != "fgsm" and settings.steps < 1:
-    raise UserError(f"--steps={settings.steps} must be >= 1.")
   if settings.step_size and settings.attack != "pgd":
     raise UserError(f"--step_size applies to pgd only: {settings.attack} sets its own steps "
                     "(fgsm one step of eps, apgd an adaptive step size). Leave it at 0.")

@@ -32,10 +32,14 @@ def default_config() -> ml_collections.ConfigDict:
   ))
 
 
+def budget(cfg: ml_collections.ConfigDict, name: str) -> tuple[int, int]:
+  """(steps, restarts) of the named attack (FGSM: one step)."""
+  return {"pgd": (cfg.pgd_steps, cfg.pgd_restarts), "apgd": (cfg.apgd_steps, cfg.apgd_restarts)}.get(name, (1, 1))
+
+
 def check(cfg: ml_collections.ConfigDict, image_shape) -> None:
   for name in cfg.attacks:
-    steps, restarts = ((cfg.pgd_steps, cfg.pgd_restarts) if name == "pgd" else
-                       (cfg.apgd_steps, cfg.apgd_restarts) if name == "apgd" else (1, 1))
+    steps, restarts = budget(cfg, name)
     try:
       attacks.check(name, cfg.eps, cfg.norm, steps, restarts, cfg.pgd_step_size, image_shape=image_shape)
     except UserError as e:
@@ -55,8 +59,7 @@ def make_evaluator(cfg, apply, variables_of, load_test, eval_batch_size: int) ->
     clean = correct(x)
     sums, survived = {"robust_subset_accuracy": jnp.sum(clean * mask)}, clean
     for name in cfg.attacks:
-      steps, restarts = ((cfg.pgd_steps, cfg.pgd_restarts) if name == "pgd" else
-                         (cfg.apgd_steps, cfg.apgd_restarts))
+      steps, restarts = budget(cfg, name)
       x_adv = attacks.run(name, apply, variables, x, labels, rngs, eps=cfg.eps, norm=cfg.norm, steps=steps,
                           restarts=restarts, step_size=cfg.pgd_step_size, unroll=cfg.unroll)
       hit = correct(jax.lax.stop_gradient(x_adv))

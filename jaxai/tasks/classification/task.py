@@ -80,10 +80,15 @@ def check_adversarial(cfg, image_shape) -> None:
       raise UserError("config.adversarial.eps_warmup_steps and trades_beta must be >= 0.")
 
 
+def normalize_pixels(x, mean, std):
+  """Float pixels in [0, 1] -> the model's input (the training set's per-channel standardization)."""
+  return image_ops.normalize(x * 255.0, mean, std)
+
+
 def pixel_classifier(model, mean, std):
   """`apply(variables, x) -> logits` on float pixels x (B, H, W, C) in [0, 1], in inference mode: what
   attacks and saliency maps see."""
-  return lambda variables, x: model.apply(variables, image_ops.normalize(x * 255.0, mean, std), train=False)
+  return lambda variables, x: model.apply(variables, normalize_pixels(x, mean, std), train=False)
 
 
 def kl_from(probs):
@@ -134,21 +139,18 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     params = variables.pop("params")
     return TrainState.create(params, tx, model_state=variables)
 
-  def preprocess(images, rng):
+  def crop_and_flip(x, rng):  # random crop (zero padding) and flip, per config.augment.
     crop_rng, flip_rng = jax.random.split(rng)
-    x = image_ops.normalize(images, mean, std)
     x = image_ops.random_crop(crop_rng, x, config.augment.crop_padding)
     return image_ops.random_flip(flip_rng, x) if config.augment.horizontal_flip else x
 
-  def augment_pixels(images, rng):  # uint8 -> float pixels in [0, 1], cropped (black padding) and flipped.
-    crop_rng, flip_rng = jax.random.split(rng)
-    x = image_ops.random_crop(crop_rng, images.astype(jnp.float32) / 255.0, config.augment.crop_padding)
-    return image_ops.random_flip(flip_rng, x) if config.augment.horizontal_flip else x
+  def preprocess(images, rng):  # natural training: normalized, then augmented.
+    return crop_and_flip(image_ops.normalize(images, mean, std), rng)
 
   def adversarial_inputs(state, batch, rng):
     """(normalized inputs to train on: x_adv, or [x; x_adv] for TRADES; metrics {eps})."""
     augment_rng, attack_rng = jax.random.split(rng)
-    x = augment_pixels(batch["image"], augment_rng)
+    x = crop_and_flip(batch["image"].astype(jnp.float32) / 255.0, augment_rng)  # pixels, black padding.
     ramp = jnp.minimum(1.0, (state.step + 1) / adv.eps_warmup_steps) if adv.eps_warmup_steps else 1.0
     eps, step_size = adv.eps * ramp, (adv.step_size or 2.5 * adv.eps / adv.steps) * ramp
     variables = jax.lax.stop_gradient(variables_of(state))
@@ -158,9 +160,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
                         step_size=step_size, norm=adv.norm, objective=objective, keep_best=False,
                         unroll=adv.unroll)
     x_adv = jax.lax.stop_gradient(x_adv)
-    normalize = lambda v: image_ops.normalize(v * 255.0, mean, std)
-    inputs = normalize(x_adv) if adv.method == "madry" else jnp.concatenate([normalize(x), normalize(x_adv)])
-    return inputs, {"eps": eps}
+    inputs = x_adv if adv.method == "madry" else jnp.concatenate([x, x_adv])
+    return normalize_pixels(inputs, mean, std), {"eps": eps}
 
   def train_step(state: TrainState, batch, rng):
     augment_rng, dropout_rng = jax.random.split(rng)
@@ -189,7 +190,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
 
   def eval_step(state: TrainState, batch):
     x = image_ops.normalize(batch["image"], mean, std)
-    logits = model.apply({"params": state.params, **state.model_state}, x, train=False)
+    logits = model.apply(variables_of(state), x, train=False)
     mask = batch["mask"].astype(jnp.float32)
     return {"loss": jnp.sum(losses.cross_entropy(logits, batch["label"]) * mask),
             "accuracy": jnp.sum(losses.correct(logits, batch["label"]) * mask),
