@@ -23,6 +23,8 @@ def trainer_config() -> ml_collections.ConfigDict:
       init_from=ml_collections.ConfigDict(dict(
           path="",                   # start a fresh run from this run's workdir or checkpoint dir.
           map="",                    # 'src_prefix=dst_prefix,...'; '' = params and model_state.
+          fresh="",                  # regex of destination leaves that keep their fresh init
+                                     # ('params/Dense_1/.*': a new head); '' = none.
       )),
       optimizer=optim.default_config(),
   ))

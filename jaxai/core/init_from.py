@@ -4,13 +4,17 @@
                                                             # <workdir>/checkpoints/<step>
     config.init_from.map = 'params=params,model_state=model_state'   # the default
     config.init_from.map = 'params/backbone=params/encoder'          # source prefix=destination prefix
+    config.init_from.fresh = 'params/Dense_1/.*|.*_lora_[ab]'        # keep these freshly initialized
 
 Every leaf of the new state under a destination prefix is read from the same path under the
 source prefix; every other leaf keeps its fresh initialization. Missing source leaves and leaves
 whose shapes or dtypes differ are refused with one message naming them, before anything trains.
+Destination leaves whose path fully matches `fresh` (a regex) keep their initialization: a new
+head for transfer, LoRA adapters the source never had.
 Only a fresh run starts this way: a workdir with checkpoints resumes from its own.
 """
 import os
+import re
 from typing import Any
 
 import jax
@@ -55,10 +59,23 @@ def _under(path: str, prefix: str) -> bool:
   return path == prefix or path.startswith(prefix + "/") or prefix == ""
 
 
-def plan(saved: dict[str, str], target: dict[str, str], pairs) -> dict[str, str]:
-  """{destination path: source path}; a UserError naming every leaf that is missing or differs."""
+def parse_fresh(pattern: str):
+  """The compiled `config.init_from.fresh` regex, or None when unset."""
+  if not pattern:
+    return None
+  try:
+    return re.compile(pattern)
+  except re.error as e:
+    raise UserError(f"config.init_from.fresh={pattern!r} is not a regular expression: {e}.") from None
+
+
+def plan(saved: dict[str, str], target: dict[str, str], pairs, fresh=None) -> dict[str, str]:
+  """{destination path: source path}; a UserError naming every leaf that is missing or differs.
+  Destination paths that `fresh` (a compiled regex) fully matches are left out."""
   sources, problems = {}, []
   for dst_path, dst_sig in target.items():
+    if fresh is not None and fresh.fullmatch(dst_path):
+      continue
     for src, dst in pairs:
       if _under(dst_path, dst):
         src_path = (src + dst_path[len(dst):]).strip("/")
@@ -72,8 +89,9 @@ def plan(saved: dict[str, str], target: dict[str, str], pairs) -> dict[str, str]
   if problems:
     shown = problems[:12] + ([f"... and {len(problems) - 12} more"] if len(problems) > 12 else [])
     raise UserError("config.init_from cannot load these leaves:\n  - " + "\n  - ".join(shown) +
-                    "\nFix config.init_from.map (source_prefix=destination_prefix), or start from a run "
-                    "with the same architecture.")
+                    "\nFix config.init_from.map (source_prefix=destination_prefix), keep new leaves "
+                    "freshly initialized with config.init_from.fresh (a regex, e.g. 'params/Dense_1/.*'), "
+                    "or start from a run with the same architecture.")
   if not sources:
     raise UserError(f"config.init_from.map={[f'{s}={d}' for s, d in pairs]} matches no leaf of the new state.")
   return sources
@@ -89,7 +107,8 @@ def load_into(state: Any, init_from) -> Any:
     ckpt.close()
   flat, treedef = jax.tree_util.tree_flatten_with_path(state)
   leaves = {path_of(k): leaf for k, leaf in flat}
-  sources = plan(saved, signature(state), parse_map(init_from.get("map", "")))
+  sources = plan(saved, signature(state), parse_map(init_from.get("map", "")),
+                 parse_fresh(init_from.get("fresh", "")))
 
   target, restore_args = {}, {}
   for dst_path, src_path in sources.items():

@@ -3,7 +3,7 @@
 Config keys (`default_config()` documents each):
   name: 'sgd' | 'adam' | 'adamw'          schedule: 'constant' | 'cosine' | 'linear'
   learning_rate, warmup_steps, end_learning_rate_factor, momentum, nesterov, b1, b2, eps,
-  weight_decay, weight_decay_mask, grad_clip_norm, frozen
+  weight_decay, weight_decay_mask, grad_clip_norm, frozen, trainable, pruning
 
 Steps here are optimizer updates (`warmup_steps`, the schedule's length), which a domain may make
 several of per train step (PPO's epochs x minibatches, AlphaZero's updates_per_step); each domain
@@ -15,6 +15,7 @@ import jax
 import ml_collections
 import optax
 
+from jaxai.compress import pruning
 from jaxai.errors import UserError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -37,6 +38,9 @@ def default_config() -> ml_collections.ConfigDict:
       grad_clip_norm=0.0,            # clip the global gradient norm to this; 0 disables.
       frozen="",                     # regex over parameter paths ('Dense_0/.*|Conv_0/kernel') that
                                      # never change (zero updates, no weight decay); '' = none.
+      trainable="",                  # regex of the only parameters that train (a linear probe:
+                                     # 'Dense_1/.*'; LoRA: '.*_lora_[ab]'); '' = all but `frozen`.
+      pruning=pruning.default_config(),  # magnitude pruning masks in the optimizer state (jaxai.compress.pruning).
   ))
 
 
@@ -91,25 +95,41 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Gr
     chain.append(optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
                              mask=mask))
   tx = optax.chain(*chain)
-  frozen = cfg.get("frozen", "")
-  if not frozen:
-    return tx
-  return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, frozen_labels(frozen))
+  frozen, trainable = cfg.get("frozen", ""), cfg.get("trainable", "")
+  if frozen or trainable:
+    tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               frozen_labels(frozen, trainable))
+  if cfg.get("pruning") and cfg.pruning.method != "none":
+    tx = pruning.masked(tx, cfg.pruning, total_steps)
+  return tx
 
 
-def frozen_labels(pattern: str):
-  """params -> labels ('frozen' where the path fully matches `pattern`, else 'train'); refuses a
-  pattern that matches no parameter (a typo would otherwise train everything)."""
+def _regex(pattern: str, key: str):
   try:
-    regex = re.compile(pattern)
+    return re.compile(pattern)
   except re.error as e:
-    raise UserError(f"config.optimizer.frozen={pattern!r} is not a regular expression: {e}.") from None
+    raise UserError(f"config.optimizer.{key}={pattern!r} is not a regular expression: {e}.") from None
+
+
+def frozen_labels(frozen: str = "", trainable: str = ""):
+  """params -> labels: 'frozen' where the path fully matches `frozen`, or does not match
+  `trainable` (when set); else 'train'. Refuses a pattern that matches no parameter (a typo would
+  otherwise train everything, or nothing)."""
+  patterns = {key: _regex(p, key) for key, p in (("frozen", frozen), ("trainable", trainable)) if p}
 
   def labels(params):
     paths = jax.tree_util.tree_map_with_path(
         lambda k, _: jax.tree_util.keystr(k, simple=True, separator="/"), params)
-    if not any(regex.fullmatch(p) for p in jax.tree.leaves(paths)):
-      raise UserError(f"config.optimizer.frozen={pattern!r} matches no parameter; paths look like "
-                      f"{jax.tree.leaves(paths)[:3]}.")
-    return jax.tree.map(lambda p: "frozen" if regex.fullmatch(p) else "train", paths)
+    for key, regex in patterns.items():
+      if not any(regex.fullmatch(p) for p in jax.tree.leaves(paths)):
+        raise UserError(f"config.optimizer.{key}={regex.pattern!r} matches no parameter; paths look like "
+                        f"{jax.tree.leaves(paths)[:3]}.")
+
+    def label(path):
+      if "frozen" in patterns and patterns["frozen"].fullmatch(path):
+        return "frozen"
+      if "trainable" in patterns and not patterns["trainable"].fullmatch(path):
+        return "frozen"
+      return "train"
+    return jax.tree.map(label, paths)
   return labels

@@ -63,6 +63,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.get("init_from") and config.init_from.path:
     init_from.resolve(config.init_from.path)
     init_from.parse_map(config.init_from.map)
+    init_from.parse_fresh(config.init_from.get("fresh", ""))
 
 
 def restore_or_init(config, task: Task, placement, ckpt: Checkpointer, init_rng, abstract) -> tuple[Any, int]:

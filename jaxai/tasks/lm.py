@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jaxai.compress import transforms
 from jaxai.core import optim
 from jaxai.core.config import trainer_config
 from jaxai.core.evaluators import DatasetEvaluator, Evaluator
@@ -67,7 +68,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.optimizer.weight_decay = 0.1
   config.optimizer.grad_clip_norm = 1.0
   config.num_train_steps = 5000
-  return config
+  return transforms.add_defaults(config)  # config.lora, config.quantization
 
 
 def make_model(config: ml_collections.ConfigDict, vocab_size: int):
@@ -81,10 +82,12 @@ def make_model(config: ml_collections.ConfigDict, vocab_size: int):
       if kwargs["embed_dim"] % kwargs["num_heads"]:
         raise UserError(f"config.model.embed_dim={kwargs['embed_dim']} must be a multiple of "
                         f"num_heads={kwargs['num_heads']}.")
-      return gpt.GPT(vocab_size=vocab_size, block_size=config.block_size, dtype=dtype, **kwargs)
-    return char_rnn.CharRNN(vocab_size=vocab_size, dtype=dtype, **kwargs)
+      model = gpt.GPT(vocab_size=vocab_size, block_size=config.block_size, dtype=dtype, **kwargs)
+    else:
+      model = char_rnn.CharRNN(vocab_size=vocab_size, dtype=dtype, **kwargs)
   except TypeError as e:
     raise UserError(f"config.model for {name!r}: {e}.") from None
+  return transforms.wrap_model(model, config)
 
 
 def logits_of(model, params, tokens, train: bool = False, rng=None):

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 from jaxai import attacks
+from jaxai.compress import transforms
 from jaxai.core import optim
 from jaxai.core.config import trainer_config
 from jaxai.core.evaluators import DatasetEvaluator
@@ -62,7 +63,7 @@ def default_config() -> ml_collections.ConfigDict:
   ))
   config.robust_eval = robust.default_config()
   config.interpret = saliency.default_config()
-  return config
+  return transforms.add_defaults(config)  # config.lora, config.quantization
 
 
 ADVERSARIAL_METHODS = ("none", "madry", "trades")
@@ -129,7 +130,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_source.steps_per_epoch)
   tx = optim.make_optimizer(config.optimizer, num_steps)
   learning_rate = optim.make_schedule(config.optimizer, num_steps)
-  model = make_classifier(config.model, num_classes)
+  model = transforms.wrap_model(make_classifier(config.model, num_classes), config)
   apply_pixels = pixel_classifier(model, mean, std)
   variables_of = lambda state: {"params": state.params, **state.model_state}
 
