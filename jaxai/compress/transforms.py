@@ -22,12 +22,14 @@ def add_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
 def wrap_model(model, config: ml_collections.ConfigDict):
   """`model` with the adapters and quantization `config` asks for (the module itself when none)."""
   lora_cfg, quant_cfg = config.get("lora"), config.get("quantization")
+  if lora_cfg is not None:
+    lora.check_config(lora_cfg)
   use_lora = lora_cfg is not None and lora_cfg.rank > 0
   use_quant = quant_cfg is not None and quant_cfg.mode != "none"
   if use_lora and use_quant:
     raise UserError("config.lora.rank > 0 with config.quantization.mode != 'none': adapters and "
                     "quantization are not combined here; train the adapters, merge them (python -m "
-                    "jaxai.compress --workdir=... --export=...), then quantize the merged model.")
+                    "jaxai.compress_table --workdir=... --export_dir=...), then quantize the merged model.")
   if use_lora:
     return lora.wrap(model, lora_cfg)
   if use_quant:

@@ -133,3 +133,12 @@ def frozen_labels(frozen: str = "", trainable: str = ""):
       return "train"
     return jax.tree.map(label, paths)
   return labels
+
+
+def trained_leaves(opt_cfg: ml_collections.ConfigDict, params):
+  """A tree of bools like `params`, False where config.optimizer.frozen / trainable freeze the
+  leaf (the optimizer gives it zero updates); None when every parameter trains."""
+  if not (opt_cfg.get("frozen") or opt_cfg.get("trainable")):
+    return None
+  labels = frozen_labels(opt_cfg.get("frozen", ""), opt_cfg.get("trainable", ""))(params)
+  return jax.tree.map(lambda label: label == "train", labels)

@@ -86,3 +86,51 @@ def eval_windows(tokens: np.ndarray, block_size: int, num_windows: int = 0) -> d
   else:
     starts = np.linspace(0, last, num_windows).round().astype(np.int64)
   return windows(tokens, starts, block_size)
+
+
+# Speaker turns. Tiny Shakespeare is a sequence of turns "NAME:\n<lines>" separated by one blank
+# line; a split may start inside a turn (a first chunk without a header: no known speaker).
+
+
+def turns(text: str) -> list[tuple[str | None, str]]:
+  """[(speaker or None, chunk)]: the text's blank-line-separated chunks; a chunk whose first line
+  ends with ':' is a turn of that speaker. '\\n\\n'.join of the chunks is the text again."""
+  out = []
+  for chunk in text.split("\n\n"):
+    header = chunk.lstrip("\n").split("\n", 1)[0]
+    speaker = header[:-1].strip() if header.endswith(":") else ""
+    out.append((speaker or None, chunk))
+  return out
+
+
+def speaker_chars(text: str) -> dict[str, int]:
+  """{speaker: characters in their turns}, most talkative first."""
+  counts = {}
+  for speaker, chunk in turns(text):
+    if speaker is not None:
+      counts[speaker] = counts.get(speaker, 0) + len(chunk)
+  return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def parse_speakers(names: str) -> tuple[str, ...]:
+  """'ROMEO, JULIET' -> ('ROMEO', 'JULIET')."""
+  return tuple(n.strip() for n in names.split(",") if n.strip())
+
+
+def select_speakers(text: str, speakers=(), exclude=()) -> str:
+  """The text of the turns of `speakers` (all turns when empty) less those of `exclude`, joined by a
+  blank line. Chunks of no known speaker are kept only when `speakers` is empty."""
+  keep, drop = set(speakers), set(exclude)
+  return "\n\n".join(chunk for speaker, chunk in turns(text)
+                     if (speaker in keep if keep else True) and speaker not in drop)
+
+
+def check_speakers(text: str, names, what: str, key: str, require_all: bool = True) -> None:
+  """A UserError naming the most talkative speakers of `text` when any of `names` (all of them,
+  with `require_all=False`) has no turn in it. `what` names the text, `key` the config setting."""
+  counts = speaker_chars(text)
+  missing = [n for n in names if n not in counts]
+  if missing and (require_all or len(missing) == len(names)):
+    top = ", ".join(f"{s} ({c:,})" for s, c in list(counts.items())[:12]) or "none (no 'NAME:' header lines)"
+    raise UserError(f"{key} names {missing}, who have no turns in {what}. Its speakers (header lines "
+                    f"'NAME:'), with their characters, most first: {top}.")

@@ -3,13 +3,20 @@
 The whole domain logic is here; the shared trainer runs it. Training windows are drawn with
 replacement by the core's DatasetSource (the batch of a step depends only on (seed, step)). One train
 step is one optimizer update: with `grad_accum_steps` > 1 the global batch is split into microbatches
-inside the step (`lax.scan`), gradients are averaged, then applied once. Losses are in nats per
+inside the step (`lax.scan`), gradients are averaged, then applied once. Parameters that
+`config.optimizer.frozen` / `trainable` freeze (all but the adapters, for LoRA) get zero gradients,
+so XLA never computes them and train/grad_norm is over the trained ones. Losses are in nats per
 character. At evaluation time the task also generates `config.sample.num_chars` characters from
 `config.sample.prompt` (jaxai.lm.generate; written to <workdir>/samples/step_<N>.txt and TensorBoard).
 
-Facts: {'vocab': the sorted characters of the training text}. `make_task(config, facts)` builds the
-model from them and reads the text only when training or evaluation first needs it, so a tool
-(python -m jaxai.sample) restores a run without its data.
+With `config.speakers` / `config.exclude_speakers` the training and eval texts keep only (or lose)
+those speakers' turns (jaxai.data.text.select_speakers). The vocabulary is always built from the
+whole (unfiltered) training split, so a run pretrained without a speaker and one fine-tuned on that
+speaker alone share it; a run started from another (config.init_from) must have that run's (checked).
+
+Facts: {'vocab': the sorted characters of the (unfiltered) training text}. `make_task(config, facts)`
+builds the model from them and reads the text only when training or evaluation first needs it, so a
+tool (python -m jaxai.sample) restores a run without its data.
 """
 import functools
 
@@ -18,8 +25,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxai.compress import transforms
-from jaxai.core import optim
+from jaxai.compress import lora, sparsity, transforms
+from jaxai.core import init_from, optim, runs
 from jaxai.core.config import trainer_config
 from jaxai.core.evaluators import DatasetEvaluator, Evaluator
 from jaxai.core.sources import DatasetSource
@@ -43,6 +50,10 @@ def default_config() -> ml_collections.ConfigDict:
   config.download = True               # download and prepare a missing dataset (needs network).
   config.train_split = "train"         # the vocabulary is built from this text.
   config.eval_split = "validation"     # TFDS's 5%; 'validation+test' is nanoGPT's last 10%.
+  config.speakers = ""                 # 'ROMEO,JULIET': train and evaluate on these speakers' turns only
+                                       # (a turn starts with the header line 'NAME:'); '' = every turn.
+  config.exclude_speakers = ""         # 'PETRUCHIO': drop these speakers' turns from both texts.
+                                       # The vocabulary stays the whole training text's either way.
   config.block_size = 256              # characters per training window (the model's context).
   config.batch_size = 64               # windows per optimizer step, over all devices and processes.
   config.grad_accum_steps = 1          # microbatches per step; batch_size must split evenly.
@@ -116,6 +127,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.batch_size={config.batch_size} must split into grad_accum_steps={accum} "
                     f"microbatches of a multiple of the {devices} device(s); use a batch_size that is a "
                     f"multiple of {max(accum, 1) * devices}.")
+  if config.get("lora"):
+    lora.check_config(config.lora)
   s = config.sample
   if s.num_chars < 0 or s.temperature < 0 or s.top_k < 0:
     raise UserError(f"config.sample: num_chars={s.num_chars}, temperature={s.temperature} and "
@@ -161,6 +174,33 @@ def sample_evaluator(config: ml_collections.ConfigDict, model, vocab: text.CharV
   return Evaluator(sample, finish, view=lambda state: state.params)
 
 
+def speaker_texts(config: ml_collections.ConfigDict, train_text: str, eval_text: str) -> tuple[str, str]:
+  """(train, eval) texts of the turns `config.speakers` / `config.exclude_speakers` select; UserErrors
+  for a speaker with no turns in the training text, or, with `speakers`, none in the eval text."""
+  keep = text.parse_speakers(config.get("speakers", ""))
+  drop = text.parse_speakers(config.get("exclude_speakers", ""))
+  if not keep and not drop:
+    return train_text, eval_text
+  text.check_speakers(train_text, keep + drop, f"the {config.train_split!r} split of {config.dataset}",
+                      "config.speakers / config.exclude_speakers")
+  if keep:
+    text.check_speakers(eval_text, keep, f"the eval split {config.eval_split!r} of {config.dataset} "
+                        "(no text to evaluate on; try --config.eval_split=validation+test)",
+                        "config.speakers", require_all=False)
+  return text.select_speakers(train_text, keep, drop), text.select_speakers(eval_text, keep, drop)
+
+
+def check_init_from_vocab(config: ml_collections.ConfigDict, vocab: text.CharVocab) -> None:
+  """A run started from another run's checkpoint must index characters as that run did."""
+  if not (config.get("init_from") and config.init_from.path):
+    return
+  source = runs.load_facts(init_from.resolve(config.init_from.path)[0])
+  if source and source.get("vocab") and source["vocab"] != vocab.chars:
+    raise UserError(f"config.init_from.path={config.init_from.path!r} was trained with the vocabulary "
+                    f"{source['vocab']!r}, this run's training text gives {vocab.chars!r}: start from a "
+                    "run on the same dataset and train_split (speaker filters do not change it).")
+
+
 def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
   """The language-model task; with `facts` (a saved run's) no text is read until training starts."""
   check_config(config)
@@ -168,18 +208,24 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   block = config.block_size
   train_text = eval_text = None
   if facts is None:
-    train_text, eval_text = load(config.train_split), load(config.eval_split)
-    facts = {"vocab": text.CharVocab.from_text(train_text).chars}
+    whole_train = load(config.train_split)
+    facts = {"vocab": text.CharVocab.from_text(whole_train).chars}
+    train_text, eval_text = speaker_texts(config, whole_train, load(config.eval_split))
+    check_init_from_vocab(config, vocab_of(facts))
   vocab = vocab_of(facts)
 
-  def train_arrays() -> dict:  # {'tokens': (N,) int32}, the whole training text.
-    tokens = vocab.encode(train_text if train_text is not None else load(config.train_split))
+  @functools.cache
+  def texts() -> tuple[str, str]:  # (train, eval) when read only now (a run restored from its facts).
+    return speaker_texts(config, load(config.train_split), load(config.eval_split))
+
+  def train_arrays() -> dict:  # {'tokens': (N,) int32}, the whole (selected) training text.
+    tokens = vocab.encode(train_text if train_text is not None else texts()[0])
     text.num_train_windows(len(tokens), block)
     return {"tokens": tokens}
 
   @functools.cache
   def eval_arrays() -> dict:  # {'inputs', 'targets'}: (windows, block_size) int32 each.
-    held_out = eval_text if eval_text is not None else load(config.eval_split)
+    held_out = eval_text if eval_text is not None else texts()[1]
     unknown = vocab.unknown(held_out)
     if unknown:
       raise UserError(f"The eval split {config.eval_split!r} has characters {unknown[:10]} that the "
@@ -208,8 +254,16 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     logits = logits_of(model, params, batch["inputs"], train=True, rng=rng)  # (B, T, V)
     return optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"]).mean()
 
+  abstract_params = jax.eval_shape(init, jax.random.key(0)).params
+  trains = optim.trained_leaves(config.optimizer, abstract_params)
+
+  def grad_fn(params, batch, rng):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, rng)
+    if trains is not None:  # zeros for frozen params: XLA then never computes their gradients.
+      grads = jax.tree.map(lambda g, t: g if t else jnp.zeros_like(g), grads, trains)
+    return loss, grads
+
   def train_step(state: TrainState, batch, rng):
-    grad_fn = jax.value_and_grad(loss_fn)
     if accum == 1:
       loss, grads = grad_fn(state.params, batch, rng)
     else:
@@ -237,16 +291,22 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   evaluators = [DatasetEvaluator(eval_step, lambda: pipeline.padded_batches(eval_arrays(), config.eval_batch_size))]
   if config.sample.num_chars:
     evaluators.append(sample_evaluator(config, model, vocab, prompt_ids))
+  if config.optimizer.pruning.method != "none":
+    evaluators.append(sparsity.evaluator(config.optimizer.pruning.prunable))  # per-layer sparsity.
 
-  abstract_params = jax.eval_shape(init, jax.random.key(0)).params
   tokens_per_step = config.batch_size * block
   if train_text is not None:
     data = (f"{len(train_text):,} train / {len(eval_text):,} eval ({config.eval_split}) characters, "
             f"vocabulary {vocab.size}; {len(eval_arrays()['inputs'])} eval windows of {block}")
   else:
     data = f"vocabulary {vocab.size} (the run's facts; the text is read when first needed)"
+  turns = "".join(f"; {key} {config[key]}" for key in ("speakers", "exclude_speakers")
+                  if config.get(key))
+  adapters = (f" with LoRA rank {config.lora.rank} ({lora.adapter_count(abstract_params):,} adapter params)"
+              if config.get("lora") and config.lora.rank else "")
   return Task(
       name="lm", init=init, train_step=train_step, source=source, num_train_steps=num_steps,
-      evaluators=evaluators, facts=facts, summary=f"{config.dataset}: {data}; model {config.model.name}",
+      evaluators=evaluators, facts=facts,
+      summary=f"{config.dataset}{turns}: {data}; model {config.model.name}{adapters}",
       units_per_step={"tokens": tokens_per_step,
                       "model_flops": flops_per_token(model, abstract_params) * tokens_per_step})

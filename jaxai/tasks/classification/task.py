@@ -11,6 +11,16 @@ space after augmentation, with the model in inference mode (jaxai.attacks):
   'trades'  CE on clean examples + beta * KL(p(x) || p(x')), x' the PGD maximizer of that KL
             (Zhang et al. 2019), started uniformly in the ball.
 `adversarial.eps_warmup_steps` ramps eps (and the step size) linearly from 0.
+
+Distillation (`config.distill.alpha` > 0, jaxai.compress.distill): a frozen teacher rides in
+`state.extra['teacher']` ({'params', 'model_state'}), filled from the teacher run's checkpoint by
+`config.init_from` (map 'params=extra/teacher/params,model_state=extra/teacher/model_state'). It sees
+the student's preprocessed, augmented inputs, runs in inference mode and is never updated.
+
+Transfer: `config.classes` ('0-4', '5,6,7,8,9') keeps only those classes in both splits, relabelled
+0..k-1 in the order given; `max_train_examples` then counts examples of the kept classes. The new
+run starts from the source run with `config.init_from` and trains part of the model with
+`config.optimizer.trainable` (see configs/mnist_transfer.py).
 """
 import math
 
@@ -19,15 +29,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 
 from jaxai import attacks
-from jaxai.compress import transforms
-from jaxai.core import optim
+from jaxai.compress import distill, sparsity, transforms
+from jaxai.core import init_from as init_from_lib
+from jaxai.core import optim, runs
 from jaxai.core.config import trainer_config
 from jaxai.core.evaluators import DatasetEvaluator
 from jaxai.core.sources import DatasetSource
 from jaxai.core.state import TrainState
 from jaxai.core.task import Task
+from jaxai.core.sharding import path_of
 from jaxai.data import pipeline, sources
 from jaxai.errors import UserError
 from jaxai.models.classifiers import make_classifier
@@ -44,8 +57,10 @@ def default_config() -> ml_collections.ConfigDict:
   config.download = True           # download and prepare a missing TFDS dataset (needs network).
   config.train_split = "train"
   config.eval_split = "test"
-  config.max_train_examples = 0    # > 0: use only the first N training examples (tests, smoke runs).
-  config.max_eval_examples = 0     # > 0: evaluate on the first N examples only.
+  config.classes = ""              # '' = all; '0-4' or '5,6,7,8,9': keep these classes, relabelled 0..k-1
+                                   # in this order (transfer between class subsets).
+  config.max_train_examples = 0    # > 0: only the first N training examples (of the kept classes).
+  config.max_eval_examples = 0     # > 0: evaluate on the first N examples (of the kept classes) only.
   config.eval_batch_size = 1000    # global; the last eval batch is padded and masked.
   config.label_smoothing = 0.0
   config.augment = ml_collections.ConfigDict(dict(
@@ -63,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
   ))
   config.robust_eval = robust.default_config()
   config.interpret = saliency.default_config()
+  config.distill = distill.default_config()  # alpha > 0: learn from a teacher run too (see above).
   return transforms.add_defaults(config)  # config.lora, config.quantization
 
 
@@ -99,24 +115,118 @@ def kl_from(probs):
   return kl
 
 
-def data_facts(train: dict, test: dict) -> dict:
+def parse_classes(spec: str) -> list[int] | None:
+  """`config.classes` -> the kept original class ids in order ('5-9' -> [5, 6, 7, 8, 9]); None for ''."""
+  if not spec.strip():
+    return None
+  kept = []
+  for item in (s.strip() for s in spec.split(",")):
+    try:
+      lo, _, hi = item.partition("-")
+      lo, hi = int(lo), int(hi or lo)
+      if lo < 0 or hi < lo:
+        raise ValueError
+    except ValueError:
+      raise UserError(f"config.classes={spec!r}: {item!r} is neither a class id nor a range 'a-b' with "
+                      "0 <= a <= b; write e.g. '0-4' or '5,6,7,8,9'.") from None
+    kept += range(lo, hi + 1)
+  if len(set(kept)) != len(kept) or len(kept) < 2:
+    raise UserError(f"config.classes={spec!r} must name at least two distinct classes, each once.")
+  return kept
+
+
+def keep_classes(arrays: dict, kept: list[int]) -> dict:
+  """Only the examples whose label is in `kept`, relabelled to its position there."""
+  new_label = np.full(max(max(kept), int(arrays["label"].max(initial=0))) + 1, -1, np.int32)
+  new_label[kept] = np.arange(len(kept))
+  labels = new_label[arrays["label"]]
+  keep = labels >= 0
+  return {"image": arrays["image"][keep], "label": labels[keep]}
+
+
+def load_examples(config, split: str, max_examples: int) -> dict:
+  """The first `max_examples` (0 = all) examples of `split`, counted after `config.classes` filters."""
+  load = lambda n: sources.load_split(config.dataset, split, config.data_dir, config.download, n)
+  kept = parse_classes(config.classes)
+  if kept is None:
+    return load(max_examples)
+  if max_examples <= 0 or config.dataset.startswith("synthetic:"):  # synthetic data depends on n.
+    return keep_classes(load(0), kept)
+  n = 2 * max_examples
+  while True:  # a growing prefix of the split until it holds max_examples of the kept classes.
+    arrays = load(n)
+    part = keep_classes(arrays, kept)
+    if len(part["label"]) >= max_examples or len(arrays["label"]) < n:
+      return {k: v[:max_examples] for k, v in part.items()}
+    n *= 4
+
+
+def data_facts(train: dict, test: dict, classes: list[int] | None = None) -> dict:
   """What the model and the preprocessing depend on, computed once from the data (JSON)."""
+  if classes is not None:  # labels are positions in `classes`, the original ids.
+    missing = sorted(set(classes) - {classes[i] for i in np.unique(train["label"])})
+    if missing:
+      raise UserError(f"config.classes keeps {missing}, which no training example has (the data has "
+                      f"{len(train['label'])} examples of the kept classes); fix config.classes or raise "
+                      "config.max_train_examples.")
   # Per-channel statistics of the training images (deterministic: computed from the data).
   pixels = train["image"].reshape(-1, train["image"].shape[-1]).astype(np.float64)
-  return {"num_classes": int(max(train["label"].max(), test["label"].max())) + 1,
-          "image_shape": list(train["image"].shape[1:]), "num_train_examples": len(train["label"]),
-          "num_eval_examples": len(test["label"]), "mean": pixels.mean(0).tolist(),
-          "std": np.maximum(pixels.std(0), 1e-3).tolist()}
+  facts = {"num_classes": int(max(train["label"].max(), test["label"].max())) + 1,
+           "image_shape": list(train["image"].shape[1:]), "num_train_examples": len(train["label"]),
+           "num_eval_examples": len(test["label"]), "mean": pixels.mean(0).tolist(),
+           "std": np.maximum(pixels.std(0), 1e-3).tolist()}
+  if classes is not None:
+    facts |= {"num_classes": len(classes), "classes": list(classes)}
+  return facts
+
+
+TEACHER = "extra/teacher"
+
+
+def check_teacher_source(config, teacher_paths: list[str]) -> None:
+  """A UserError, before anything compiles, unless config.init_from fills every teacher leaf."""
+  how = ("set --config.init_from.path=<the teacher run's workdir> and config.init_from.map="
+         f"'params={TEACHER}/params,model_state={TEACHER}/model_state' (configs/mnist_distill.py sets the "
+         "map; train a teacher with configs/mnist_distill.py:teacher).")
+  if not config.init_from.path:
+    raise UserError(f"config.distill.alpha={config.distill.alpha} needs a trained teacher, but "
+                    f"config.init_from.path is empty: {how}")
+  pairs = init_from_lib.parse_map(config.init_from.map)
+  fresh = init_from_lib.parse_fresh(config.init_from.get("fresh", ""))
+  covers = lambda dst, path: dst == "" or path == dst or path.startswith(dst + "/")
+  unfilled = [p for p in teacher_paths if (fresh is not None and fresh.fullmatch(p))
+              or not any(covers(dst, p) for _, dst in pairs)]
+  if unfilled:
+    raise UserError(f"config.distill.alpha={config.distill.alpha} needs the teacher's weights, but "
+                    f"config.init_from (map={config.init_from.map!r}, fresh={config.init_from.get('fresh', '')!r}) "
+                    f"leaves {unfilled[:3]} freshly initialized: {how}")
+
+
+def check_teacher_facts(config, facts: dict) -> None:
+  """The teacher must have been trained on the same classes and image shape; its input statistics
+  should match, since it sees the student's normalized inputs."""
+  teacher = runs.load_facts(init_from_lib.resolve(config.init_from.path)[0])
+  if teacher is None:
+    return
+  for key in ("classes", "image_shape", "num_classes"):
+    if teacher.get(key) != facts.get(key):
+      raise UserError(f"The teacher run {config.init_from.path!r} has {key}={teacher.get(key)} but this "
+                      f"run has {facts.get(key)}: train the teacher on the same data (config.dataset, "
+                      "config.classes).")
+  std = np.asarray(facts["std"])
+  if np.max(np.abs(np.asarray(teacher["mean"]) - facts["mean"]) / std) > 0.01:
+    logging.warning("The teacher was trained with pixel mean %s, this run normalizes with %s: the "
+                    "teacher sees slightly shifted inputs.", teacher["mean"], facts["mean"])
 
 
 def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
   """The classification task; with `facts` (a saved run's) no data is read until training starts."""
-  load = lambda split, n: sources.load_split(config.dataset, split, config.data_dir, config.download, n)
+  load = lambda split, n: load_examples(config, split, n)
   train = test = None
   if facts is None:
     train = load(config.train_split, config.max_train_examples)
     test = load(config.eval_split, config.max_eval_examples)
-    facts = data_facts(train, test)
+    facts = data_facts(train, test, parse_classes(config.classes))
   num_classes, image_shape = facts["num_classes"], tuple(facts["image_shape"])
   mean, std = np.asarray(facts["mean"], np.float32), np.asarray(facts["std"], np.float32)
   adv = config.adversarial
@@ -133,12 +243,37 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   model = transforms.wrap_model(make_classifier(config.model, num_classes), config)
   apply_pixels = pixel_classifier(model, mean, std)
   variables_of = lambda state: {"params": state.params, **state.model_state}
+  if config.init_from.get("fresh") and not config.init_from.path:
+    raise UserError(f"config.init_from.fresh={config.init_from.fresh!r} names leaves to keep fresh while "
+                    "loading the rest from another run, but config.init_from.path is empty: set "
+                    "--config.init_from.path=<the source run's workdir> (or clear init_from.fresh).")
+  dist = config.distill
+  distill.check(dist)
+  teacher = None
+  if dist.alpha > 0:
+    if adv.method != "none":
+      raise UserError("config.distill.alpha > 0 with config.adversarial.method != 'none': distillation "
+                      "and adversarial training are not combined; turn one off.")
+    teacher = make_classifier(dist.teacher_model, num_classes)
+
+  def init_variables(module, rng) -> tuple[dict, dict]:  # (params, the other collections)
+    variables = dict(module.init({"params": rng}, jnp.zeros((1,) + image_shape, jnp.float32), train=False))
+    return variables.pop("params"), variables
 
   def init(rng) -> TrainState:
-    variables = model.init({"params": rng}, jnp.zeros((1,) + image_shape, jnp.float32), train=False)
-    variables = dict(variables)
-    params = variables.pop("params")
-    return TrainState.create(params, tx, model_state=variables)
+    params, model_state = init_variables(model, rng)
+    extra = None
+    if teacher is not None:  # the shapes only: config.init_from loads the teacher run's weights.
+      t_params, t_state = init_variables(teacher, jax.random.fold_in(rng, 1))
+      extra = {"teacher": {"params": t_params, "model_state": t_state}}
+    return TrainState.create(params, tx, model_state=model_state, extra=extra)
+
+  if teacher is not None:  # before anything compiles: is the teacher going to be loaded?
+    abstract = jax.eval_shape(init, jax.random.key(0))
+    paths = [path_of(k) for k, _ in jax.tree_util.tree_flatten_with_path(abstract.extra)[0]]
+    check_teacher_source(config, [f"extra/{p}" for p in paths])
+    if train is not None:
+      check_teacher_facts(config, facts)
 
   def crop_and_flip(x, rng):  # random crop (zero padding) and flip, per config.augment.
     crop_rng, flip_rng = jax.random.split(rng)
@@ -172,19 +307,29 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     else:
       x, extra_metrics = adversarial_inputs(state, batch, augment_rng)
 
+    if teacher is not None:  # inference mode, the same inputs as the student; no gradient.
+      frozen = jax.lax.stop_gradient(state.extra["teacher"])
+      teacher_logits = teacher.apply({"params": frozen["params"], **frozen["model_state"]}, x, train=False)
+
     def loss_fn(params):
       variables = {"params": params, **state.model_state}
       logits, new_model_state = model.apply(
           variables, x, train=True, rngs={"dropout": dropout_rng}, mutable=list(state.model_state))
-      if adv.method == "trades":  # x = [clean; adversarial]: CE on the clean half, KL between the halves.
+      parts = {}
+      if teacher is not None:  # Hinton et al.: soft teacher targets at temperature T plus the labels.
+        per_example, parts = distill.distillation_loss(logits, teacher_logits, batch["label"],
+                                                       dist.temperature, dist.alpha, config.label_smoothing)
+        loss, parts = per_example.mean(), {k: v.mean() for k, v in parts.items()}
+      elif adv.method == "trades":  # x = [clean; adversarial]: CE on the clean half, KL between the halves.
         logits, adv_logits = jnp.split(logits, 2)
         kl = kl_from(jax.nn.softmax(logits))(adv_logits, None).mean()
         loss = losses.cross_entropy(logits, batch["label"], config.label_smoothing).mean() + adv.trades_beta * kl
       else:
         loss = losses.cross_entropy(logits, batch["label"], config.label_smoothing).mean()
-      return loss, (logits, new_model_state)
+      return loss, (logits, new_model_state, parts)
 
-    (loss, (logits, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (logits, new_model_state, parts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    extra_metrics |= parts
     metrics = {"loss": loss, "accuracy": losses.correct(logits, batch["label"]).mean(),
                "grad_norm": optax.global_norm(grads), "learning_rate": learning_rate(state.step)} | extra_metrics
     return state.apply_gradients(tx, grads, model_state=dict(new_model_state)), metrics
@@ -203,6 +348,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   if config.robust_eval.attacks:
     evaluators.append(robust.make_evaluator(config.robust_eval, apply_pixels, variables_of, load_test,
                                             config.eval_batch_size))
+  if config.optimizer.pruning.method != "none":
+    evaluators.append(sparsity.evaluator(config.optimizer.pruning.prunable))  # per-layer sparsity.
   if config.interpret.num_images:
     reinit = lambda rng: dict(model.init({"params": rng}, jnp.zeros((1,) + image_shape), train=False))
     shown = {k: v[:max(config.interpret.num_images, config.interpret.deletion_examples)]
@@ -211,6 +358,11 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
                                               shown["label"]))
   summary = (f"{config.dataset}: {facts['num_train_examples']} train / {facts['num_eval_examples']} eval "
              f"examples {image_shape}, {num_classes} classes; model {config.model.name}")
+  if "classes" in facts:
+    summary += f"; classes {facts['classes']} as 0..{num_classes - 1}"
+  if teacher is not None:
+    summary += (f"; distilled from a {dist.teacher_model.name} teacher (alpha {dist.alpha}, "
+                f"T {dist.temperature})")
   if adv.method != "none":
     summary += (f"; {adv.method} adversarial training, {adv.norm} eps {adv.eps} (PGD-{adv.steps}, step "
                 f"{adv.step_size or 2.5 * adv.eps / adv.steps:g})")
