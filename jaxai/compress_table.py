@@ -29,7 +29,8 @@ ratio to float's. XLA:CPU has no fast int8 kernels, so expect no int8 speed-up t
 The table is printed with each pruned variant's per-layer sparsity, and written as JSON to --out
 (default <workdir>/compress/table.json). --export_dir keeps the .npz files and, for lora_merged,
 writes a new run directory (config.json with lora.rank=0, facts.json, a checkpoint) that every
-tool can load. Bad flags, a workdir that is not a classification run and unknown variants are errors
+tool can load; `--export_only --export_dir=DIR` does only that, for a LoRA run of any task (the
+char GPT's as well). Bad flags, a workdir that is not a classification run and unknown variants are errors
 before anything compiles.
 """
 import dataclasses
@@ -327,11 +328,37 @@ def write_run(directory: str, config, facts, variables, step: int) -> str:
   return directory
 
 
+def export_lora_run(workdir: str, export_dir: str) -> str:
+  """Any task's LoRA run (the GPT's, a classifier's) with its adapters merged into the kernels, as a new
+  run directory at the run's step: the table needs a classifier, merging does not."""
+  import importlib
+  from jaxai import tasks
+  from jaxai.compress import lora
+  from jaxai.core import runs, sharding
+  path = os.path.join(workdir, runs.CONFIG_FILE)
+  if not os.path.exists(path):
+    raise UserError(f"{path} does not exist: --workdir must be a training run's directory.")
+  with open(path) as f:
+    name = json.load(f).get("task")
+  if name not in tasks.TASKS:
+    raise UserError(f"The run in {workdir} is a {name!r} run, which no task here trains.")
+  config = runs.load_config(workdir, name, importlib.import_module(tasks.TASKS[name]).default_config())
+  if not config.get("lora") or config.lora.rank <= 0:
+    raise UserError(f"The {name!r} run in {workdir} has no LoRA adapters (config.lora.rank=0): nothing to "
+                    "merge; the variants table (without --export_only) is for classification runs.")
+  facts = runs.load_facts(workdir)
+  state, step = runs.restore_latest_state(workdir, tasks.make_task(config, facts))
+  variables = sharding.local_copy({"params": lora.merge(state.params, config.lora), **state.model_state})
+  return export_merged_run(export_dir, config, facts, variables, step)
+
+
 def export_merged_run(directory: str, config, facts, variables, step: int) -> str:
-  """The merged LoRA model as a new run (config.lora.rank = 0, no init_from) at the run's step."""
+  """The merged LoRA model as a new run (config.lora.rank = 0, no init_from, every parameter
+  trainable) at the run's step."""
   config = config.copy_and_resolve_references()
-  config.lora.rank = 0
-  config.init_from.path = ""
+  config.lora.rank = 0  # a plain model: nothing of the fine-tuning setup (adapters to train, a source run) is left.
+  config.optimizer.trainable = ""
+  config.init_from.path = config.init_from.fresh = ""
   return write_run(directory, config, facts, variables, step)
 
 
@@ -444,6 +471,11 @@ def main(argv):
   logs.quiet_libraries()
   f = flags.FLAGS
   try:
+    if f.export_only:
+      if not f.export_dir:
+        raise UserError("--export_only needs --export_dir, the new run's directory.")
+      print(f"Wrote the merged run {export_lora_run(f.workdir, f.export_dir)}")
+      return
     run_table(f.workdir, f.variants, f.num_examples, f.batch_size, f.export_dir, f.out, f.repeats,
               f.calibration_examples, f.data_dir)
   except UserError as e:
@@ -461,6 +493,8 @@ def _define_flags():
   flags.DEFINE_integer("repeats", 20, "Timed batches per variant (the median is reported).")
   flags.DEFINE_integer("calibration_examples", 1024, "Training images that calibrate static activation scales.")
   flags.DEFINE_string("export_dir", "", "Keep each variant's .npz here (and lora_merged's run directory).")
+  flags.DEFINE_bool("export_only", False, "Only merge a LoRA run's adapters (any task: the GPT's too) and "
+                    "write the merged run to --export_dir; no table.")
   flags.DEFINE_string("out", "", "The JSON record; '' = <workdir>/compress/table.json.")
   flags.DEFINE_string("data_dir", "", "TFDS data_dir replacing the run's config.data_dir; '' = the run's.")
   flags.mark_flag_as_required("workdir")

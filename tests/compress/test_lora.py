@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxai import tasks
+from jaxai import compress_table, tasks
 from jaxai.compress import lora
 from jaxai.core import trainer
 from jaxai.data import text
@@ -161,3 +161,11 @@ def test_lora_fine_tuning_from_a_pretrained_run_trains_only_the_adapters(tmp_pat
   merged = lora.merge(tuned, config.lora)
   assert jax.tree.structure(merged) == jax.tree.structure(pretrained)
   assert not np.array_equal(merged["block_0"]["fc"]["kernel"], pretrained["block_0"]["fc"]["kernel"])
+  # The export writes them as a plain GPT run that the LM task restores.
+  exported = compress_table.export_lora_run(str(tune_dir), str(tmp_path / "merged"))
+  plain = tasks.make_task(load_config("shakespeare_gpt_lora", {"lora.rank": 0, "optimizer.trainable": "",
+                                                              "init_from.path": "", "init_from.fresh": ""},
+                                      variant="lora_tiny"), task.facts)
+  restored = restore_state(exported, plain)
+  assert int(restored.step) == config.num_train_steps
+  jax.tree.map(np.testing.assert_array_equal, restored.params, merged)
