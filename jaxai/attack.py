@@ -109,11 +109,12 @@ def restore_classifier(workdir: str, config, facts):
   import numpy as np
   from jaxai import tasks
   from jaxai.core import runs, sharding
+  from jaxai.compress import transforms
   from jaxai.models.classifiers import make_classifier
   from jaxai.tasks.classification.task import pixel_classifier
   state, step = runs.restore_latest_state(workdir, tasks.make_task(config, facts))
   variables = sharding.local_copy({"params": state.params, **state.model_state})
-  model = make_classifier(config.model, facts["num_classes"])
+  model = transforms.wrap_model(make_classifier(config.model, facts["num_classes"]), config)  # LoRA, QAT.
   mean, std = (np.asarray(facts[k], np.float32) for k in ("mean", "std"))
   return pixel_classifier(model, mean, std), variables, step
 
@@ -121,10 +122,9 @@ def restore_classifier(workdir: str, config, facts):
 def load_examples(config, facts, num_examples: int) -> dict:
   """{'image': uint8 (N, H, W, C), 'label': (N,), 'index': (N,) position in the split}."""
   import numpy as np
-  from jaxai.data import sources
+  from jaxai.tasks.classification.data import load_examples as load_split  # config.classes too.
   try:
-    data = sources.load_split(config.dataset, config.eval_split, config.data_dir, config.download,
-                              num_examples or config.max_eval_examples)
+    data = load_split(config, config.eval_split, num_examples or config.max_eval_examples)
   except UserError as e:
     raise UserError(f"{e} (Here --data_dir=<dir> replaces the run's data_dir.)") from None
   if tuple(data["image"].shape[1:]) != tuple(facts["image_shape"]):

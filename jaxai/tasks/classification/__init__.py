@@ -1,6 +1,8 @@
 """Image classification, natural or adversarial training, with robust accuracy and saliency maps.
 
-  task.py       config -> data -> model -> train step (natural, Madry PGD or TRADES) -> evaluators.
+  task.py       config -> data -> model -> train step (natural, Madry PGD, TRADES or distillation)
+                -> evaluators.
+  data.py       a split's examples (only `config.classes`, relabelled) and the run's facts.
   robust.py     the robust-accuracy evaluator (FGSM, PGD, APGD-CE from jaxai.attacks).
   saliency.py   the saliency evaluator (jaxai.interpret: overlays, randomization check, deletion curve).
 """
