@@ -8,6 +8,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before anything imports jax.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxai_tests_compile_cache_"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# Random bits from JAX's non-partitionable threefry (also in every subprocess and notebook kernel):
+# the same generator, other bits, and on any sharding the same values, but XLA:CPU compiles it about
+# 3x faster than the partitionable default (a tiny CNN's initialization: 2.1 s of CPU against 6.7 s),
+# and compiling is most of a tiny test's time. Runs outside the tests keep JAX's default.
+os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
 
 import pytest
 

@@ -18,7 +18,9 @@ from tests.helpers import (DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_
 
 # 2 processes x 2 devices. Long enough that a SIGTERM lands mid-run; checkpoints only at the end, so
 # the one a SIGTERM leaves behind can only come from the signal.
-OVERRIDES = {"num_train_steps": 150, "checkpoint_every_steps": 0, "log_every_steps": 4}
+# A constant learning rate (after the 2 warmup steps): a shorter run follows the same schedule.
+OVERRIDES = {"num_train_steps": 150, "checkpoint_every_steps": 0, "log_every_steps": 4,
+             "optimizer.schedule": "constant"}
 STEPS = OVERRIDES["num_train_steps"]
 
 
@@ -55,10 +57,11 @@ def two_processes(data_dir, tmp_path_factory):
 
 def test_two_processes_match_one_process_and_resume_in_one(two_processes, tmp_path):
   one = tmp_path / "one_process"
-  check_ok(run_cli("mnist_cnn.py:tiny", one, OVERRIDES, devices=4))
+  # Only float reduction order differs; such differences grow over many steps, so compare the first
+  # 12: the one-process reference stops there (a constant schedule: the same learning rates).
+  check_ok(run_cli("mnist_cnn.py:tiny", one, dict(OVERRIDES, num_train_steps=12), devices=4))
   got, want = train_losses(two_processes), train_losses(one)
-  assert got.keys() == want.keys() == set(range(4, STEPS + 1, 4)) | {STEPS}
-  # Only float reduction order differs; such differences grow over many steps, so compare the first 12.
+  assert got.keys() == set(range(4, STEPS + 1, 4)) | {STEPS} and want.keys() == {4, 8, 12}
   np.testing.assert_allclose([got[k] for k in (4, 8, 12)], [want[k] for k in (4, 8, 12)], rtol=1e-5)
 
   # The 2-process checkpoint restores in one process with one device, and training continues.

@@ -58,7 +58,8 @@ def test_table_command_prints_a_row_per_variant_that_agrees_with_the_run(qat_run
   assert abs(rows["int8"]["accuracy"] - rows["qat"]["accuracy"]) <= 0.01
   for name, r in rows.items():
     assert f"\n{name} " in proc.stdout and r["latency_seconds"] > 0 and r["file_bytes"] > 0
-    assert abs(r["accuracy_change"]) < 0.1, (name, r["accuracy"])  # a tiny model: rounding moves little.
+    if not name.startswith("prune"):  # a tiny model: rounding moves little (pruning 90% may move a lot).
+      assert abs(r["accuracy_change"]) < 0.1, (name, r["accuracy"])
     assert r["parameters"] == rows["float"]["parameters"]
   assert 3.5 < rows["int8"]["raw_ratio"] < 4 and rows["int4"]["raw_ratio"] > 5  # scales, biases: float.
   # 90% of the kernels pruned: biases and batch-norm parameters are not kernels.

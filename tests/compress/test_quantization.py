@@ -97,7 +97,10 @@ def test_calibration_collects_the_mean_absmax_of_the_batches_it_saw():
   ptq, qvars = quantization.quantize_variables(model, variables, cfg, X, stats, train=False)
   scale = qvars["params"]["Conv_0"]["conv_general_dilated0_lhs_scale"].array
   np.testing.assert_allclose(float(scale.reshape(())), np.mean(per_example_absmax) / 127.5, rtol=1e-5)
-  assert np.abs(forward(ptq, qvars) - forward(model, variables)).max() < 0.1
+  # One scale per tensor, fixed from batches up to 3x larger than X: coarser steps than X's own, so an
+  # error larger than dynamic scales' (above), still small on average.
+  logits = forward(model, variables)
+  assert np.abs(forward(ptq, qvars) - logits).mean() < 0.1 * np.abs(logits).mean()
   with pytest.raises(UserError, match="calibration statistics"):
     quantization.quantize_variables(model, variables, cfg, X, None, train=False)
 

@@ -1,5 +1,7 @@
 """AlphaZero for Go: self-play targets, the train step, the player, and the CLI end to end (tiny configs)."""
+import contextlib
 import json
+import logging
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from jaxai.core import sharding
+from jaxai.core import sharding, trainer
 from jaxai.errors import UserError
 from jaxai.go import gnugo, gtp
 from jaxai.ops.replay import Window
@@ -140,31 +142,51 @@ def test_bad_settings_are_user_errors():
 def trained_workdir(tmp_path_factory):
   """The tiny config through the real command line in 2 processes (jax.distributed, launch/local.py:
   self-play split over the 2-process mesh, evaluation on each process's copy of the parameters, GNU
-  Go games in process 0): 8 steps, then resumed to 10 in one process."""
+  Go games in process 0): 4 steps (learning starts at step 3, once the 12-ply ring has filled), then
+  resumed to 6 in one process (in this one: the same trainer as the command line's)."""
   workdir = tmp_path_factory.mktemp("go_tiny")
-  overrides = {"eval_gnugo_games": 2 if gnugo.available() else 0}
+  overrides = {"eval_gnugo_games": 2 if gnugo.available() else 0, "num_train_steps": 4, "eval_every_steps": 2,
+               "checkpoint_every_steps": 2}
   args = cli_command("go7_alphazero.py:tiny", workdir / "run", overrides, data_dir=None)[3:]
   two = check_ok(subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--", *args], env=cli_env(),
                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
   assert "2 devices, 2 processes" in two.stderr
   first = checkpoint_steps(workdir / "run")
-  resumed = check_ok(subprocess.run(
-      cli_command("go7_alphazero.py:tiny", workdir / "run", overrides | {"num_train_steps": 10, "eval_every_steps": 0},
-                  data_dir=None), env=cli_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
-  return workdir / "run", first, resumed
+  config = tiny_config(**overrides | {"num_train_steps": 6, "eval_every_steps": 0})
+  with caplog_at_info() as records:
+    trainer.train_and_evaluate(config, str(workdir / "run"), alphazero.make_task(config))
+  return workdir / "run", first, "\n".join(r.getMessage() for r in records)
+
+
+@contextlib.contextmanager
+def caplog_at_info():
+  """The log records of the block (absl logs through the `absl` logger), at INFO and above."""
+  records, logger = [], logging.getLogger("absl")
+  handler = logging.Handler(logging.INFO)
+  handler.emit = records.append
+  old_level = logger.level
+  logger.addHandler(handler)
+  logger.setLevel(logging.INFO)
+  try:
+    yield records
+  finally:
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
 
 
 def test_cli_trains_evaluates_checkpoints_and_resumes(trained_workdir):
-  workdir, first, resumed = trained_workdir
-  assert first == [4, 8]
-  assert "Resumed from step 8" in resumed.stderr
-  assert checkpoint_steps(workdir)[-1] == 10
+  workdir, first, resumed_log = trained_workdir
+  assert first == [2, 4]
+  assert "Resumed from step 4" in resumed_log
+  assert checkpoint_steps(workdir)[-1] == 6
   records = metrics_lines(workdir)
   train = [r for r in records if "train/policy_loss" in r]
   assert {"selfplay/games", "train/value_loss", "selfplay_moves"} <= set().union(*train)
   assert any(r["train/learning"] == 1.0 and r["train/policy_loss"] > 0 for r in train)
+  # Learning started in the 2 processes already (at step 3 of steps 3-4: `learning` 0.5 at step 4).
+  assert any(r["train/learning"] > 0 and r["train/policy_loss"] > 0 for r in train if r["step"] <= 4)
   evals = [r for r in records if "eval/win_rate_vs_random" in r]
-  assert [r["step"] for r in evals] == [4, 8, 10]
+  assert [r["step"] for r in evals] == [2, 4, 6]
   for r in evals:
     assert 0 <= r["eval/win_rate_vs_random"] <= 1 and 0 <= r["eval/win_rate_vs_previous"] <= 1
     assert ("eval/win_rate_vs_gnugo" in r) == gnugo.available()

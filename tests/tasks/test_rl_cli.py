@@ -1,5 +1,6 @@
-"""PPO and DQN on real EnvPool environments: every tiny RL config through the real command line
-(on 4 devices, in 2 processes, on 1 device), learning, resuming after SIGKILL, a bad env id."""
+"""PPO and DQN on real EnvPool environments: every tiny RL config end to end (through the real command
+line on 4 devices and in 2 processes; the 1-device ones in this process, through the same trainer: the
+1-device command line runs below, killed and resumed), learning, resuming after SIGKILL, a bad env id."""
 import math
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 
 import pytest
 
+from jaxai import tasks
 from jaxai.core import trainer
 from jaxai.tasks.rl import ppo
 from tests.helpers import (check_ok, checkpoint_steps, cli_command, cli_env, error_lines, load_config,
@@ -20,7 +22,10 @@ from tests.helpers import (check_ok, checkpoint_steps, cli_command, cli_env, err
 RL_CONFIGS = {"cartpole_ppo": (4, 1), "cartpole_dqn": (1, 2), "atari_ppo": (1, 1), "atari_dqn": (1, 1)}
 
 
-def run_tiny(name: str, workdir, devices: int, processes: int) -> subprocess.CompletedProcess:
+def run_tiny(name: str, workdir, devices: int, processes: int):
+  if processes == 1 and devices == 1:  # in this process: the same trainer as the command line's.
+    config = load_config(name, set_data_dir=False)
+    return trainer.train_and_evaluate(config, str(workdir), tasks.make_task(config))
   if processes == 1:
     return check_ok(run_cli(f"{name}.py:tiny", workdir, data_dir=None, devices=devices))
   proc = check_ok(subprocess.run(
