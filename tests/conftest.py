@@ -13,11 +13,6 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # 3x faster than the partitionable default (a tiny CNN's initialization: 2.1 s of CPU against 6.7 s),
 # and compiling is most of a tiny test's time. Runs outside the tests keep JAX's default.
 os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
-# XLA:CPU without its backend optimizations: tiny programs compile ~1.5x faster and run long enough
-# either way. Numbers may differ from an optimized build's in the last bits; every comparison in the
-# tests is between runs made the same way, or within a tolerance.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import pytest
 
