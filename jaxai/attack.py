@@ -107,14 +107,8 @@ def load_run(workdir: str, data_dir: str = ""):
 def restore_classifier(workdir: str, config, facts):
   """(apply(variables, x) -> logits on pixels in [0, 1], variables, checkpoint step)."""
   import numpy as np
-  from jaxai import tasks
-  from jaxai.core import runs, sharding
-  from jaxai.compress import transforms
-  from jaxai.models.classifiers import make_classifier
-  from jaxai.tasks.classification.task import pixel_classifier
-  state, step = runs.restore_latest_state(workdir, tasks.make_task(config, facts))
-  variables = sharding.local_copy({"params": state.params, **state.model_state})
-  model = transforms.wrap_model(make_classifier(config.model, facts["num_classes"]), config)  # LoRA, QAT.
+  from jaxai.tasks.classification.task import pixel_classifier, restore_model
+  model, variables, step = restore_model(workdir, config, facts)
   mean, std = (np.asarray(facts[k], np.float32) for k in ("mean", "std"))
   return pixel_classifier(model, mean, std), variables, step
 

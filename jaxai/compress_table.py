@@ -149,18 +149,6 @@ def load_run(workdir: str, data_dir: str = ""):
 # ---------------------------------------------------------------------------------------------------
 # Building each variant: (model, variables, description).
 
-def restore(workdir: str, config, facts):
-  """(the run's model, its variables {'params', 'batch_stats', ...}, checkpoint step)."""
-  from jaxai import tasks
-  from jaxai.compress import transforms
-  from jaxai.core import runs, sharding
-  from jaxai.models.classifiers import make_classifier
-  state, step = runs.restore_latest_state(workdir, tasks.make_task(config, facts))
-  variables = sharding.local_copy({"params": state.params, **state.model_state})
-  model = transforms.wrap_model(make_classifier(config.model, facts["num_classes"]), config)
-  return model, variables, step
-
-
 def build_variants(variants, config, facts, model, variables, sample, calibration_batches):
   """{name: (model, variables, description)}. `sample`: a batch of model inputs (shapes);
   `calibration_batches()` yields normalized batches of training images."""
@@ -408,7 +396,7 @@ def run_table(workdir: str, variants_flag: str = "", num_examples: int = 0, batc
     for start in range(0, len(images) - size + 1, size):
       yield image_ops.normalize(images[start:start + size], mean, std)
 
-  model, variables, step = restore(workdir, config, facts)
+  model, variables, step = classification.restore_model(workdir, config, facts)
   timing_images = data["image"][:batch_size]
   built = build_variants(variants, config, facts, model, variables,
                          image_ops.normalize(timing_images, mean, std), calibration_batches)

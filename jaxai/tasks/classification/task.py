@@ -109,6 +109,15 @@ def pixel_classifier(model, mean, std):
   return lambda variables, x: model.apply(variables, normalize_pixels(x, mean, std), train=False)
 
 
+def restore_model(workdir: str, config, facts):
+  """(the run's module, its variables {'params', other collections}, checkpoint step) of a saved
+  classification run, with the adapters or quantization its config trained with: what tools run."""
+  from jaxai.core import runs, sharding
+  state, step = runs.restore_latest_state(workdir, make_task(config, facts))
+  variables = sharding.local_copy({"params": state.params, **state.model_state})
+  return transforms.wrap_model(make_classifier(config.model, facts["num_classes"]), config), variables, step
+
+
 def kl_from(probs):
   """objective(logits, _) -> (B,) KL(probs || softmax(logits)), the TRADES regularizer."""
   def kl(logits, _):
