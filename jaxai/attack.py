@@ -116,7 +116,7 @@ def restore_classifier(workdir: str, config, facts):
 def load_examples(config, facts, num_examples: int) -> dict:
   """{'image': uint8 (N, H, W, C), 'label': (N,), 'index': (N,) position in the split}."""
   import numpy as np
-  from jaxai.tasks.classification.data import load_examples as load_split  # config.classes too.
+  from jaxai.data.labelled import load_examples as load_split  # config.classes too.
   try:
     data = load_split(config, config.eval_split, num_examples or config.max_eval_examples)
   except UserError as e:

@@ -12,7 +12,7 @@ written as files and TensorBoard entries. Three kinds:
                                     step) -> summaries on the host (numpy outputs).
   HostEvaluator(fn)                 host code the core does not compile (games over GTP, a privacy
                                     accountant): fn(state, step) -> summaries, with this process's
-                                    copy of the state; process 0 only unless all_processes.
+                                    copy of view(state); process 0 only unless all_processes.
 
 `every_steps` = 0 follows config.eval_every_steps; every evaluator also runs after the last step.
 The rng of an evaluation is fold_in(key(seed), step): the same step evaluates the same way.
@@ -51,6 +51,7 @@ class HostEvaluator:
   fn: Callable[[Any, int], dict]
   all_processes: bool = False
   every_steps: int = 0
+  view: Callable[[Any], Any] | None = None  # the part of the state fn reads, copied to the host.
 
 
 def compile_evaluator(evaluator, placement: sharding.Placement, abstract_state) -> Callable[[Any, int], dict]:
@@ -71,7 +72,7 @@ def compile_evaluator(evaluator, placement: sharding.Placement, abstract_state) 
     return run
 
   if isinstance(evaluator, HostEvaluator):
-    view = lambda state: sharding.local_copy(state)
+    view = lambda state: sharding.local_copy(evaluator.view(state) if evaluator.view else state)
     if not evaluator.all_processes and jax.process_index() != 0:
       return lambda state, step: {}
     return lambda state, step: evaluator.fn(view(state), step)

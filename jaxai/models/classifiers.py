@@ -6,8 +6,9 @@ from jaxai.errors import UserError
 from jaxai.models.cnn import CNN
 from jaxai.models.mlp import MLP
 from jaxai.models.resnet import ResNet
+from jaxai.models.small_cnns import DPConvNet, FedAvgCNN
 
-MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet}
+MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "fedavg_cnn": FedAvgCNN, "dp_cnn": DPConvNet}
 
 
 def make_classifier(model_config: ml_collections.ConfigDict, num_classes: int):

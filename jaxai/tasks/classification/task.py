@@ -47,7 +47,7 @@ from jaxai.models.classifiers import make_classifier
 from jaxai.ops import images as image_ops
 from jaxai.ops import losses
 from jaxai.tasks.classification import robust, saliency
-from jaxai.tasks.classification.data import data_facts, load_examples, parse_classes
+from jaxai.data.labelled import data_facts, load_examples, parse_classes
 
 def default_config() -> ml_collections.ConfigDict:
   """Every key a classification experiment may set; experiment configs override some."""

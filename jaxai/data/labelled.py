@@ -1,5 +1,6 @@
-"""The classification domain's data: a split's examples, optionally only some classes (relabelled),
-and the facts the model and the preprocessing depend on."""
+"""Labelled image examples for the image domains (classification, federated learning): a split's
+examples, optionally only some classes (relabelled), and the facts the model and the preprocessing
+depend on."""
 import numpy as np
 
 from jaxai.data import sources
