@@ -131,7 +131,8 @@ class DatasetSource:
     return max(0, drawn - self.max_rows)
 
   def rows(self, step: int, state=None) -> tuple[Any, dict]:
-    return self._placement.global_batch(self.batch(step), self.batch_axes), {}
+    metrics = {"data/dropped_examples": self.dropped(step)} if self.sampling == "poisson" else {}
+    return self._placement.global_batch(self.batch(step), self.batch_axes), metrics
 
   def position(self, step: int) -> dict:
     out = {"step": step, "seed": self.seed, "sampling": self.sampling, "global_batch_size": self.batch_size,

@@ -4,5 +4,5 @@
                `dp.max_epsilon` refusal before anything compiles, and the `dp/epsilon` evaluator.
   dpsgd        per-example clipped gradient sums (jax-privacy) and the Gaussian noise added to them.
 """
-from jaxai.privacy.accounting import (check_settings, default_config, epsilon, epsilon_evaluator,
-                                      refuse_over_budget)
+from jaxai.privacy.accounting import (check_settings, classic_rdp_epsilon, default_config, epsilon,
+                                      epsilon_evaluator, refuse_over_budget)

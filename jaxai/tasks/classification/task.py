@@ -17,6 +17,14 @@ Distillation (`config.distill.alpha` > 0, jaxai.compress.distill): a frozen teac
 `config.init_from` (map 'params=extra/teacher/params,model_state=extra/teacher/model_state'). It sees
 the student's preprocessed, augmented inputs, runs in inference mode and is never updated.
 
+Differential privacy (`config.dp.enabled`, jaxai.privacy): DP-SGD (Abadi et al. 2016) through
+jax-privacy. Each step's batch is Poisson-sampled (every example with probability batch_size / N;
+padded to a fixed row count with a mask, so the step compiles once), per-example gradients (vmap)
+are clipped to `dp.l2_clip_norm`, summed, noised with N(0, (noise_multiplier * clip)^2) and divided
+by the expected batch size. `dp/epsilon` (dp-accounting) is logged at every log step; a run whose
+planned epsilon exceeds `dp.max_epsilon` is refused before it compiles, as are models with
+BatchNorm (batch statistics mix examples: use GroupNorm, e.g. model 'dp_cnn' with group_norm).
+
 Transfer: `config.classes` ('0-4', '5,6,7,8,9') keeps only those classes in both splits, relabelled
 0..k-1 in the order given; `max_train_examples` then counts examples of the kept classes. The new
 run starts from the source run with `config.init_from` and trains part of the model with
@@ -31,7 +39,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxai import attacks
+from jaxai import attacks, privacy
 from jaxai.compress import distill, sparsity, transforms
 from jaxai.core import init_from as init_from_lib
 from jaxai.core import optim, runs
@@ -46,6 +54,7 @@ from jaxai.errors import UserError
 from jaxai.models.classifiers import make_classifier
 from jaxai.ops import images as image_ops
 from jaxai.ops import losses
+from jaxai.privacy import dpsgd
 from jaxai.tasks.classification import robust, saliency
 from jaxai.data.labelled import data_facts, load_examples, parse_classes
 
@@ -80,6 +89,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.robust_eval = robust.default_config()
   config.interpret = saliency.default_config()
   config.distill = distill.default_config()  # alpha > 0: learn from a teacher run too (see above).
+  config.dp = privacy.default_config()       # enabled: DP-SGD (see above).
   return transforms.add_defaults(config)  # config.lora, config.quantization
 
 
@@ -164,6 +174,31 @@ def check_teacher_facts(config, facts: dict) -> None:
                     "teacher sees slightly shifted inputs.", teacher["mean"], facts["mean"])
 
 
+def example_loss_fn(model, label_smoothing: float):
+  """DP-SGD's per-example objective: (params, rng, x (1, H, W, C), label (1,)) -> (loss, (loss, correct))."""
+  def loss_fn(params, rng, x, label):
+    logits = model.apply({"params": params}, x, train=True, rngs={"dropout": rng})
+    loss = losses.cross_entropy(logits, label, label_smoothing).mean()
+    return loss, (loss, losses.correct(logits, label).mean())
+  return loss_fn
+
+
+def check_private(config, abstract_state) -> None:
+  """What DP-SGD cannot run with, as a UserError before anything compiles."""
+  if abstract_state.model_state:
+    raise UserError(
+        f"config.dp.enabled with model {config.model.name!r}, which keeps {sorted(abstract_state.model_state)} "
+        "(BatchNorm): batch statistics mix the examples of a batch, so per-example gradients would not be "
+        "per example and the privacy guarantee would not hold. Use a model without batch statistics: "
+        "--config.model.batch_norm=False for 'cnn', or model 'dp_cnn' (--config.model.group_norm=4 "
+        "adds GroupNorm).")
+  for on, what in ((config.adversarial.method != "none", "config.adversarial.method"),
+                   (config.distill.alpha > 0, "config.distill.alpha")):
+    if on:
+      raise UserError(f"config.dp.enabled with {what} set: DP-SGD is not combined with adversarial "
+                      "training or distillation here; turn one off.")
+
+
 def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> Task:
   """The classification task; with `facts` (a saved run's) no data is read until training starts."""
   load = lambda split, n: load_examples(config, split, n)
@@ -179,7 +214,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   robust.check(config.robust_eval, image_shape)
   train_source = DatasetSource(train if train is not None else
                                (lambda: load(config.train_split, config.max_train_examples)),
-                               config.batch_size, config.seed, sampling="shuffle",
+                               config.batch_size, config.seed,
+                               sampling="poisson" if config.dp.enabled else "shuffle",
                                num_examples=facts["num_train_examples"])
   train_source.check()  # before anything is compiled (the trainer checks again when it opens the source).
   num_steps = config.num_train_steps or math.ceil(config.num_epochs * train_source.steps_per_epoch)
@@ -212,6 +248,14 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
       t_params, t_state = init_variables(teacher, jax.random.fold_in(rng, 1))
       extra = {"teacher": {"params": t_params, "model_state": t_state}}
     return TrainState.create(params, tx, model_state=model_state, extra=extra)
+
+  dp = config.dp
+  if dp.enabled:  # before anything compiles: a private run that can keep its promise.
+    check_private(config, jax.eval_shape(init, jax.random.key(0)))
+    sampling_prob = config.batch_size / facts["num_train_examples"]
+    planned_epsilon = privacy.refuse_over_budget(dp, sampling_prob, num_steps)
+    private_grad = dpsgd.private_grad(example_loss_fn(model, config.label_smoothing), dp.l2_clip_norm,
+                                      dp.noise_multiplier, config.batch_size)
 
   if teacher is not None:  # before anything compiles: is the teacher going to be loaded?
     abstract = jax.eval_shape(init, jax.random.key(0))
@@ -279,6 +323,19 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
                "grad_norm": optax.global_norm(grads), "learning_rate": learning_rate(state.step)} | extra_metrics
     return state.apply_gradients(tx, grads, model_state=dict(new_model_state)), metrics
 
+  def private_train_step(state: TrainState, batch, rng):
+    augment_rng, dropout_rng, noise_rng = jax.random.split(rng, 3)
+    x, mask = preprocess(batch["image"], augment_rng), batch["mask"]
+    grads, aux = private_grad(state.params, dropout_rng, x, batch["label"], mask=mask, noise_rng=noise_rng)
+    real = mask.astype(jnp.float32)
+    count = jnp.maximum(real.sum(), 1.0)
+    loss, correct = aux["aux"]
+    metrics = {"loss": jnp.sum(loss * real) / count, "accuracy": jnp.sum(correct * real) / count,
+               "grad_norm": optax.global_norm(grads), "learning_rate": learning_rate(state.step),
+               "dp/batch_size": real.sum(),
+               "dp/clipped_fraction": jnp.sum((aux["grad_norm"] > dp.l2_clip_norm) * real) / count}
+    return state.apply_gradients(tx, grads), metrics
+
   def eval_step(state: TrainState, batch):
     x = image_ops.normalize(batch["image"], mean, std)
     logits = model.apply(variables_of(state), x, train=False)
@@ -293,6 +350,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   if config.robust_eval.attacks:
     evaluators.append(robust.make_evaluator(config.robust_eval, apply_pixels, variables_of, load_test,
                                             config.eval_batch_size))
+  if dp.enabled:
+    evaluators.append(privacy.epsilon_evaluator(dp, sampling_prob, config.log_every_steps))
   if config.optimizer.pruning.method != "none":
     evaluators.append(sparsity.evaluator(config.optimizer.pruning.prunable))  # per-layer sparsity.
   if config.interpret.num_images:
@@ -308,10 +367,15 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   if teacher is not None:
     summary += (f"; distilled from a {dist.teacher_model.name} teacher (alpha {dist.alpha}, "
                 f"T {dist.temperature})")
+  if dp.enabled:
+    summary += (f"; DP-SGD: noise {dp.noise_multiplier}, clip {dp.l2_clip_norm}, sampling rate "
+                f"{sampling_prob:.4g}: epsilon {planned_epsilon:.3f} at delta {dp.delta:g} after "
+                f"{num_steps} steps ({dp.accountant.upper()})")
   if adv.method != "none":
     summary += (f"; {adv.method} adversarial training, {adv.norm} eps {adv.eps} (PGD-{adv.steps}, step "
                 f"{adv.step_size or 2.5 * adv.eps / adv.steps:g})")
   return Task(
-      name="classification", init=init, train_step=train_step, source=train_source,
+      name="classification", init=init, train_step=private_train_step if dp.enabled else train_step,
+      source=train_source,
       num_train_steps=num_steps, evaluators=evaluators,
       units_per_step={"examples": config.batch_size}, facts=facts, summary=summary)
