@@ -56,6 +56,7 @@ class DatasetSource:
     self._process = (process_index, process_count)
     self.max_rows = max_rows or (batch_size + math.ceil(4 * math.sqrt(batch_size)) if sampling == "poisson"
                                  else batch_size)
+    self._auto_rows = sampling == "poisson" and not max_rows
     self._perm_epoch, self._perm, self._placement = None, None, None
 
   @property
@@ -87,6 +88,8 @@ class DatasetSource:
 
   def open(self, placement: sharding.Placement, rng=None) -> None:
     self.check()
+    if self._auto_rows:  # Poisson padding: rounded up so the rows split over the devices.
+      self.max_rows = -(-self.max_rows // placement.mesh.size) * placement.mesh.size
     if self.max_rows % placement.mesh.size:
       raise UserError(f"{self.max_rows} rows per step ({self.sampling} sampling) do not split over the "
                       f"{placement.mesh.size} devices; choose max_rows (or batch_size) as a multiple of it.")

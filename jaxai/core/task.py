@@ -11,7 +11,8 @@ state and writes the summaries.
          facts={...})                 # JSON facts from the data that shapes depend on (vocabulary, classes)
 
   init(rng) -> state                  a pytree of arrays with an int `step` (train steps taken).
-  train_step(state, batch, rng) -> (state, metrics)
+  train_step(state, batch, rng) -> (state, metrics)   traced under jax.set_mesh(mesh): it may
+                                      shard_map over the mesh's axes (a batch is split along all of them).
   source                              the rows of each step: core.sources.DatasetSource (random access by
                                       step: bitwise resume) or core.sources.CollectionSource
                                       (environments, self-play: collected with the current parameters).

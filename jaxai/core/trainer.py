@@ -41,7 +41,8 @@ def compile_train_step(task: Task, placement: sharding.Placement, abstract_state
   train = jax.jit(step_with_rng, in_shardings=(state_sharding, jax.tree.map(lambda x: x.sharding, batch_spec), repl),
                   out_shardings=(state_sharding, repl), donate_argnums=(0,))
   key_spec = jax.eval_shape(lambda: jax.random.key(0))
-  return train.lower(placement.with_shardings(abstract_state), batch_spec, key_spec).compile()
+  with jax.set_mesh(placement.mesh):  # a step may shard_map over the mesh's axes (jaxai.privacy.dpsgd).
+    return train.lower(placement.with_shardings(abstract_state), batch_spec, key_spec).compile()
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
