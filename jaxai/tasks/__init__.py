@@ -13,6 +13,7 @@ TASKS = {  # config.task -> module
     "gan": "jaxai.tasks.generative.gan",
     "vae": "jaxai.tasks.generative.vae",
     "text2image": "jaxai.tasks.generative.text2image",
+    "federated": "jaxai.tasks.federated",
 }
 
 
