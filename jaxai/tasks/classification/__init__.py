@@ -1,8 +1,8 @@
-"""Image classification, natural or adversarial training, with robust accuracy and saliency maps.
+"""Image classification, natural, adversarial, distilled or differentially private training, with
+robust accuracy and saliency maps.
 
-  task.py       config -> data -> model -> train step (natural, Madry PGD, TRADES or distillation)
-                -> evaluators.
-  data.py       a split's examples (only `config.classes`, relabelled) and the run's facts.
+  task.py       config -> data (jaxai.data.labelled) -> model -> train step (natural, Madry PGD,
+                TRADES, distillation or DP-SGD) -> evaluators.
   robust.py     the robust-accuracy evaluator (FGSM, PGD, APGD-CE from jaxai.attacks).
   saliency.py   the saliency evaluator (jaxai.interpret: overlays, randomization check, deletion curve).
 """
