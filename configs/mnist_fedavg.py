@@ -44,6 +44,7 @@ def get_config(variant: str = ""):
   if variant in ("dp", "tiny_dp"):
     fl.num_clients, fl.client_fraction, fl.rounds = 1000, 0.05, 200
     fl.local_epochs = 1
+    fl.client_parallelism = "vmap"  # up to 80 client slots: unrolled, the step would compile 80 copies.
     fl.dp.update(enabled=True, l2_clip_norm=1.0, noise_multiplier=1.0, delta=1e-3)  # delta < 1 / clients.
   if variant.startswith("tiny"):
     config.max_train_examples, config.max_eval_examples = 400, 200
@@ -54,4 +55,5 @@ def get_config(variant: str = ""):
     config.log_every_steps, config.checkpoint_every_steps = 3, 2  # a checkpoint mid-round.
     if variant == "tiny_dp":
       fl.num_clients, fl.client_fraction, fl.dp.delta = 20, 0.4, 1e-2
+      fl.client_parallelism = "unroll"
   return config
