@@ -6,3 +6,6 @@
 """
 from jaxai.privacy.accounting import (check_settings, classic_rdp_epsilon, default_config, epsilon,
                                       epsilon_evaluator, refuse_over_budget)
+
+__all__ = ["check_settings", "classic_rdp_epsilon", "default_config", "epsilon", "epsilon_evaluator",
+           "refuse_over_budget"]
