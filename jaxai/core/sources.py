@@ -58,6 +58,7 @@ class DatasetSource:
                                  else batch_size)
     self._auto_rows = sampling == "poisson" and not max_rows
     self._perm_epoch, self._perm, self._placement = None, None, None
+    self._draw_step, self._draw = None, None
 
   @property
   def arrays(self) -> dict:
@@ -108,10 +109,9 @@ class DatasetSource:
       epoch, index = divmod(step, n // b)
       # Sorted: a faster gather, and the same global batch whatever the process count.
       return np.sort(self._permutation(epoch)[index * b:(index + 1) * b]), None
-    rng = np.random.default_rng([self.seed, step])
     if self.sampling == "replacement":
-      return rng.integers(0, n, b), None
-    chosen = np.flatnonzero(rng.random(n) < b / n)[:self.max_rows]
+      return np.random.default_rng([self.seed, step]).integers(0, n, b), None
+    chosen = self._poisson_draw(step)[:self.max_rows]
     mask = np.arange(self.max_rows) < len(chosen)
     return np.pad(chosen, (0, self.max_rows - len(chosen))), mask
 
@@ -129,9 +129,16 @@ class DatasetSource:
     """Poisson sampling: examples drawn at `step` that did not fit in max_rows."""
     if self.sampling != "poisson":
       return 0
-    n = self.num_examples
-    drawn = int(np.sum(np.random.default_rng([self.seed, step]).random(n) < self.batch_size / n))
-    return max(0, drawn - self.max_rows)
+    return max(0, len(self._poisson_draw(step)) - self.max_rows)
+
+  def _poisson_draw(self, step: int) -> np.ndarray:
+    """Every example drawn at `step` (each with probability batch_size / N); the last step's is kept,
+    since the batch and its dropped count both read it."""
+    if self._draw_step != step:
+      n = self.num_examples
+      rng = np.random.default_rng([self.seed, step])
+      self._draw_step, self._draw = step, np.flatnonzero(rng.random(n) < self.batch_size / n)
+    return self._draw
 
   def rows(self, step: int, state=None) -> tuple[Any, dict]:
     metrics = {"data/dropped_examples": self.dropped(step)} if self.sampling == "poisson" else {}

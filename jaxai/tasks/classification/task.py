@@ -339,10 +339,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   def eval_step(state: TrainState, batch):
     x = image_ops.normalize(batch["image"], mean, std)
     logits = model.apply(variables_of(state), x, train=False)
-    mask = batch["mask"].astype(jnp.float32)
-    return {"loss": jnp.sum(losses.cross_entropy(logits, batch["label"]) * mask),
-            "accuracy": jnp.sum(losses.correct(logits, batch["label"]) * mask),
-            "count": jnp.sum(mask)}
+    return losses.masked_sums(logits, batch["label"], batch["mask"])
 
   load_test = lambda: test if test is not None else load(config.eval_split, config.max_eval_examples)
   eval_batches = lambda: pipeline.padded_batches(load_test(), config.eval_batch_size)

@@ -28,7 +28,7 @@ class ClientSource:
                client_fraction: float, seed: int, poisson: bool, num_slots: int, partition: str):
     """arrays / split: functions returning the examples and the clients' index arrays (on first use);
     sizes: the clients' example counts (known without the data for a restored run)."""
-    self._arrays, self._split, self._parts, self.seed = arrays, split, None, seed
+    self._arrays, self._split, self._parts, self._fingerprint, self.seed = arrays, split, None, None, seed
     self.sizes = np.asarray(sizes)
     self.num_clients, self.fraction, self.poisson = len(sizes), client_fraction, poisson
     n_max = int(self.sizes.max())
@@ -46,6 +46,12 @@ class ClientSource:
         raise UserError("The clients' example counts differ from this run's facts.json: the data or "
                         "config.fl's partition settings changed; use a new --workdir.")
     return self._parts
+
+  @property
+  def partition_crc32(self) -> int:
+    if self._fingerprint is None:
+      self._fingerprint = fingerprint(self.parts)
+    return self._fingerprint
 
   @property
   def arrays(self) -> dict:
@@ -93,4 +99,4 @@ class ClientSource:
   def position(self, step: int) -> dict:
     r, s = divmod(step, self.local_steps)
     return {"step": step, "round": r, "local_step": s, "seed": self.seed, "partition": self.partition,
-            "partition_crc32": fingerprint(self.parts), "num_clients": self.num_clients}
+            "partition_crc32": self.partition_crc32, "num_clients": self.num_clients}

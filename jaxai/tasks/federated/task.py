@@ -23,6 +23,7 @@ DP-FedAvg (`fl.dp.enabled`): clients are Poisson-sampled with probability C; eac
 clipped to L2 norm S (jax-privacy), the sum gets N(0, (sigma S)^2) noise and is divided by the
 expected number of clients C K (unweighted): client-level (eps, delta)-DP, accounted per round.
 """
+import functools
 import math
 
 import jax
@@ -121,9 +122,9 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     train, test = load(config.train_split, config.max_train_examples), load(config.eval_split, config.max_eval_examples)
     facts = data_facts(train, test)
   load_train = lambda: train if train is not None else load(config.train_split, config.max_train_examples)
-  split = lambda: partition_lib.partition(np.asarray(load_train()["label"]), fl.num_clients, fl.partition,
-                                          config.seed, shards_per_client=fl.shards_per_client,
-                                          alpha=fl.dirichlet_alpha)
+  split = functools.cache(lambda: partition_lib.partition(
+      np.asarray(load_train()["label"]), fl.num_clients, fl.partition, config.seed,
+      shards_per_client=fl.shards_per_client, alpha=fl.dirichlet_alpha))
   if "client_sizes" not in facts:  # a new run; a restored one knows its sizes and splits on first use.
     facts = dict(facts) | {"client_sizes": [len(p) for p in split()]}
   num_classes, image_shape = facts["num_classes"], tuple(facts["image_shape"])
@@ -234,9 +235,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
 
   def eval_step(state, batch):
     logits = model.apply({"params": state.params}, image_ops.normalize(batch["image"], mean, std), train=False)
-    mask = batch["mask"].astype(jnp.float32)
-    return {"loss": jnp.sum(losses.cross_entropy(logits, batch["label"]) * mask),
-            "accuracy": jnp.sum(losses.correct(logits, batch["label"]) * mask), "count": jnp.sum(mask)}
+    return losses.masked_sums(logits, batch["label"], batch["mask"])
 
   param_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(abstract.params))
   client_counts = {}
