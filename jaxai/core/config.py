@@ -11,6 +11,9 @@ def trainer_config() -> ml_collections.ConfigDict:
       num_train_steps=0,             # train steps (state.step); 0 = derive from num_epochs where the task can.
       num_epochs=1.0,                # used when num_train_steps == 0.
       log_every_steps=100,           # console line and metrics.jsonl record of running train means.
+      steps_per_call=1,              # train steps per device call (lax.scan over steps): fewer dispatches
+                                     # for small models; metrics and the NaN check stay per step.
+      unroll_steps=False,            # unroll that scan: faster for convolutions on XLA:CPU, longer compile.
       eval_every_steps=0,            # evaluation cadence; 0 = only at the end.
       checkpoint_every_steps=1000,   # 0 = only at the end.
       keep_checkpoints=3,            # most recent checkpoints kept on disk.

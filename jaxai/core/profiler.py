@@ -15,6 +15,10 @@ class Profiler:
     self.directory = os.path.join(workdir, "profile")
     self.active = False
 
+  def edge(self, step: int) -> bool:
+    """Whether the window starts or ends after `step` steps (a multi-step call must end there)."""
+    return self.first is not None and step in (self.first, self.end)
+
   def before(self, step: int):
     if step == self.first:
       jax.profiler.start_trace(self.directory)

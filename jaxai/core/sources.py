@@ -159,6 +159,8 @@ def default_policy(state) -> dict:
 class CollectionSource:
   """Rows collected with the current parameters (see the module docstring)."""
 
+  rows_follow_state = True  # step t's rows need the state after step t-1: one step per call.
+
   def __init__(self, collect: Callable, init_carry: Callable[[], Any], *, on_mesh: bool = False,
                batch_axes: Any = 0, policy_of: Callable[[Any], Any] = default_policy):
     self.collect, self.init_carry, self.on_mesh = collect, init_carry, on_mesh

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
@@ -32,13 +33,31 @@ class NonFiniteError(UserError):
 
 def compile_train_step(task: Task, placement: sharding.Placement, abstract_state, batch) -> Any:
   """The train step jitted with its shardings and donation, compiled for `batch`'s global shapes."""
-  state_sharding, repl = placement.state(abstract_state), placement.replicated
-  batch_spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), batch)
-
   def step_with_rng(state, batch, base_rng):  # fold the step into the key: same batch, same noise.
     return task.train_step(state, batch, jax.random.fold_in(base_rng, state.step))
 
-  train = jax.jit(step_with_rng, in_shardings=(state_sharding, jax.tree.map(lambda x: x.sharding, batch_spec), repl),
+  return _compile(step_with_rng, placement, abstract_state, batch)
+
+
+def compile_train_steps(task: Task, placement: sharding.Placement, abstract_state, batches: tuple,
+                        unroll: bool = False) -> Any:
+  """len(batches) train steps in one device call: `lax.scan` of the train step over the batches (the
+  same rng per step as `compile_train_step`). Returns (state, metrics with a leading (steps,) axis)."""
+  def steps_with_rng(state, batches, base_rng):
+    stacked = jax.tree.map(lambda *rows: jnp.stack(rows), *batches)  # (steps, ...) per leaf.
+
+    def one(state, batch):
+      return task.train_step(state, batch, jax.random.fold_in(base_rng, state.step))
+
+    return jax.lax.scan(one, state, stacked, unroll=unroll)
+
+  return _compile(steps_with_rng, placement, abstract_state, batches)
+
+
+def _compile(fn, placement: sharding.Placement, abstract_state, batch_arg) -> Any:
+  state_sharding, repl = placement.state(abstract_state), placement.replicated
+  batch_spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), batch_arg)
+  train = jax.jit(fn, in_shardings=(state_sharding, jax.tree.map(lambda x: x.sharding, batch_spec), repl),
                   out_shardings=(state_sharding, repl), donate_argnums=(0,))
   key_spec = jax.eval_shape(lambda: jax.random.key(0))
   with jax.set_mesh(placement.mesh):  # a step may shard_map over the mesh's axes (jaxai.privacy.dpsgd).
@@ -59,6 +78,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise UserError(f"config.{key}={config[key]} must be >= 0.")
   if config.log_every_steps == 0:
     raise UserError("config.log_every_steps must be >= 1.")
+  if config.get("steps_per_call", 1) < 1:
+    raise UserError(f"config.steps_per_call={config.steps_per_call} must be >= 1 (1 = one train step per call).")
   if config.keep_checkpoints < 1:
     raise UserError(f"config.keep_checkpoints={config.keep_checkpoints} must be >= 1.")
   if config.get("init_from") and config.init_from.path:
@@ -104,10 +125,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     logging.info("State leaves split over the mesh %s: %s", dict(placement.mesh.shape), split)
 
   evaluations = Evaluations(task.evaluators, placement, abstract, config.eval_every_steps)
+  per_call = config.get("steps_per_call", 1)
+  if per_call > 1 and getattr(task.source, "rows_follow_state", False):
+    raise UserError(f"config.steps_per_call={per_call}: the {task.name} task collects each step's rows "
+                    "with the parameters of the step before (environments, self-play), so its steps "
+                    "cannot run several to a call; use steps_per_call=1 (each of its steps is already "
+                    "a long device call: a rollout and its updates).")
+  profiler = Profiler(config, start, workdir)
+
+  def call_end(step: int) -> int:
+    """The last step + 1 of the call starting at `step`: at most steps_per_call steps, ending at the
+    first step after which the trainer logs, evaluates, saves or profiles."""
+    for done in range(step + 1, min(step + per_call, total)):
+      if (done % config.log_every_steps == 0 or evaluations.due(done, last=False) or profiler.edge(done)
+          or (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0)):
+        return done
+    return min(step + per_call, total)
+
   task.source.open(placement, jax.random.fold_in(train_rng, 1))
-  batch, source_metrics = task.source.rows(start, state) if start < total else (None, {})
-  train_fn = compile_train_step(task, placement, abstract, batch) if batch is not None else None
-  _log_memory(train_fn)
+  compiled = {}
+
+  def train_fn(batches):  # one compiled executable per call length (usually one or two).
+    if len(batches) not in compiled:
+      compiled[len(batches)] = (
+          compile_train_step(task, placement, abstract, batches[0]) if len(batches) == 1 else
+          compile_train_steps(task, placement, abstract, tuple(batches), unroll=config.get("unroll_steps", False)))
+    return compiled[len(batches)]
+
+  def rows(step, end):  # ([batch per step], [host metrics per step]) of steps step..end-1.
+    out = [task.source.rows(s, state) for s in range(step, end)]
+    return [b for b, _ in out], [m for _, m in out]
+
+  batches, source_metrics = rows(start, call_end(start)) if start < total else (None, None)
+  _log_memory(train_fn(batches) if batches else None)
   units = task.units_per_step
   peak_flops = flops.peak_flops_per_sec() if "model_flops" in units else 0.0  # measured once, before timing.
 
@@ -115,32 +165,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Ta
     ckpt.save(step, state, {"signature": signature(abstract), "data": task.source.position(step),
                             "config": json.loads(config.to_json_best_effort())})
 
-  def check(step, metrics):
+  def check(first, metrics, host_metrics):
+    """Reads back the metrics of steps first+1.. (one call) and checks each step's, in order."""
     metrics = jax.device_get(metrics)
-    if not all(math.isfinite(float(v)) for v in jax.tree.leaves(metrics)):
-      ckpt.wait()
-      last = ckpt.latest_step()
-      raise NonFiniteError(
-          f"Non-finite training metrics at step {step}: {_plain(metrics)}. Training stopped; "
-          + (f"the last good checkpoint (step {last}) is kept in {ckpt.directory}. " if last is not None
-             else "no checkpoint had been saved yet. ")
-          + "Lower the learning rate, enable gradient clipping (--config.optimizer.grad_clip_norm=1.0), "
-          "or check the input data.")
-    means.add(metrics)
+    for i, host in enumerate(host_metrics):
+      step_metrics = metrics if len(host_metrics) == 1 else jax.tree.map(lambda x: x[i], metrics)
+      step_metrics = {f"train/{k}": v for k, v in step_metrics.items()} | host
+      if not all(math.isfinite(float(v)) for v in jax.tree.leaves(step_metrics)):
+        ckpt.wait()
+        last = ckpt.latest_step()
+        raise NonFiniteError(
+            f"Non-finite training metrics at step {first + i + 1}: {_plain(step_metrics)}. Training stopped; "
+            + (f"the last good checkpoint (step {last}) is kept in {ckpt.directory}. " if last is not None
+               else "no checkpoint had been saved yet. ")
+            + "Lower the learning rate, enable gradient clipping (--config.optimizer.grad_clip_norm=1.0), "
+            "or check the input data.")
+      means.add(step_metrics)
 
   means, progress, results = RunningMean(), Progress(start, total), {}
-  pending, done, stop, profiler = None, start, StopRequest(), Profiler(config, start, workdir)
+  pending, done, stop = None, start, StopRequest()
   restore_signals = stop.install()
   try:
-    for step in range(start, total):
+    step = start
+    while step < total:
+      end = call_end(step)
       profiler.before(step)
       if step > start:
-        batch, source_metrics = task.source.rows(step, state)
-      state, metrics = train_fn(state, batch, train_rng)
-      metrics = {f"train/{k}": v for k, v in metrics.items()} | source_metrics
+        batches, source_metrics = rows(step, end)
+      fn = train_fn(batches)
+      state, metrics = fn(state, batches[0] if len(batches) == 1 else tuple(batches), train_rng)
       if pending is not None:
         check(*pending)
-      pending, done = (step + 1, metrics), step + 1
+      pending, done, step = (step, metrics, source_metrics), end, end
       last = done == total
       profiler.after(done, state, final=last)
       log_now = last or done % config.log_every_steps == 0

@@ -1,0 +1,765 @@
+"""Atari PPO end to end: jaxai's PPO against a re-implementation of CleanRL's XLA-scan script, in one run.
+
+  python benchmarks/ppo_vs_cleanrl.py                       # Pong-v5; ~10 min on 2 shared CPU cores
+  python benchmarks/ppo_vs_cleanrl.py --iterations=3 --no-split      # a quick look (~3 min)
+  python benchmarks/ppo_vs_cleanrl.py --repeats=2           # sides alternated: P C, then C P
+  python benchmarks/ppo_vs_cleanrl.py --cleanrl_scan        # also CleanRL's scans as published (slow on CPU)
+
+FILLED IN BELOW: FIGURES.
+
+Both sides train the same thing at the same hyperparameters, which the script reads from
+configs/atari_ppo.py and checks against CleanRL's defaults before it starts: `--env_id` (Pong-v5 or
+Breakout-v5) with EnvPool's Atari preprocessing (84x84 gray, 4-frame stack, frame skip 4, up to 30
+no-ops, episodic life, reward clipping; the project's `jaxai.envs.envpool.ATARI_DEFAULTS` equal
+EnvPool's own defaults plus `episodic_life=True, reward_clip=True`, which is what CleanRL passes),
+8 envs in one synchronous pool (batch_size = num_envs = 8, num_threads 0 = EnvPool's choice), 128
+steps per iteration (1,024 env steps), 4 epochs x 4 minibatches of 256, Nature CNN shared by policy
+and value, Adam 2.5e-4 (annealed linearly) eps 1e-5, global gradient clipping 0.5, clip 0.1, entropy
+0.01, value 0.5 (unclipped value loss), gamma 0.99, GAE lambda 0.95, per-minibatch advantage
+normalization.
+
+project           configs/atari_ppo.py through `jaxai.tasks.make_task` and
+                  `jaxai.core.trainer.train_and_evaluate`, in this process: what
+                  `python -m jaxai.main --config=configs/atari_ppo.py --config.env_id=Pong-v5` runs,
+                  with --config.num_train_steps=warmup+iterations+1, log_every_steps=1,
+                  eval_every_steps=0, checkpoint_every_steps=0 and the task's evaluators removed (so
+                  the final evaluation game does not run; the last step's checkpoint is still written,
+                  after the timing). The PPO task's update scans are unrolled (config.unroll_updates,
+                  the default). The task's data source is wrapped to time each `rows()` call (the
+                  rollout, blocked until its rows are ready); iteration k lasts from its `rows()` call
+                  to the next one, which covers the rollout, the train step, the trainer's metric
+                  read-back (every step here, log_every_steps=1) and its logging. Hence the extra
+                  train step: the last timed iteration ends when the next one starts.
+CleanRL-unrolled  `CleanRLPPO` below: a re-implementation of CleanRL's
+                  cleanrl/ppo_atari_envpool_xla_jax_scan.py training loop (its iteration body
+                  verbatim in structure: `rollout` = a `lax.scan` over 128 steps whose body samples
+                  actions with the Gumbel-max trick and steps the envs with EnvPool's XLA `step`
+                  (`envs.xla()`) and records episode statistics; `compute_gae`, a jitted reverse
+                  `lax.scan`; `update_ppo`, a jitted `lax.scan` over 4 epochs, each permuting the
+                  1,024 samples and running a `lax.scan` over 4 minibatches of `value_and_grad` of the
+                  PPO loss + `TrainState.apply_gradients`; then the host reads back the episode
+                  returns and the losses, as CleanRL's logging does), with one switch:
+                  `unroll=True` on the two update scans (epochs and minibatches), because XLA:CPU
+                  runs convolutions inside a `lax.scan` (a while loop) about 8x slower than
+                  outside one. With --cleanrl_scan it also runs unchanged (`unroll=1`, the published
+                  script, ~18 env steps/s here, so only --scan_iterations iterations).
+                  What differs from CleanRL's file, none of it in the timed computation's arithmetic:
+                  no tyro (hyperparameters come from the project config, checked equal to CleanRL's
+                  defaults), no TensorBoard writer / wandb / model saving (the values it would log
+                  are still read back to the host each iteration); EnvPool's gymnasium API instead
+                  of the gym one (gym is not installed): `done = terminated | truncated`, and the
+                  episode statistics use `truncated` where CleanRL reads
+                  info['TimeLimit.truncated']; `jax.tree.map` for the removed `jax.tree_map`; the
+                  networks are initialized on a zero observation instead of
+                  `observation_space.sample()`; and the rollout's `lax.scan` is called outside
+                  `jit` exactly as CleanRL does (JAX compiles it as one computation).
+
+Each side: compile = seconds JAX spent tracing, lowering and compiling (`jax.monitoring` duration
+events, overlapping ones merged) from the side's start to the end of its warm-up iterations;
+first-iteration extra = (time from the side's start, env creation included, to the end of the
+warm-up) - warm-up x the steady iteration time, i.e. what a user waits beyond steady training.
+Steady env steps/s = env steps / seconds over the --iterations iterations after --warmup (1024 env
+steps each; the rollout and the update are timed apart, blocking after the rollout). JAX compiles
+during the timed iterations are counted and printed (expected: 0).
+
+EnvPool random: the same pool (`envpool.make(env_id, env_type="gymnasium", num_envs=8,
+batch_size=8, num_threads=<config>, **ATARI_DEFAULTS)`) stepped with uniformly random actions,
+--env_steps steps after a warm-up, three ways: (1) the host loop `pool.step(actions)`, (2) EnvPool's
+XLA `step` in a jitted `lax.scan` of 128 steps with the actions drawn inside jit (the interface
+both sides use), (3) jaxai's `Env.step` (the project's wrapper of (2): rows put in env-id order,
+episode bookkeeping) in the same scan. The gap is project steps/s vs (2).
+
+Time split (--split, default on), in ms per 1,024-step iteration, from the timed iterations and
+jitted micro-benchmarks on random uint8 observations:
+  rollout  = measured: env stepping (EnvPool random, (2) or (3)) + the policy's forward passes on 8
+             observations at each of the 128 steps (a jitted `lax.scan` of the side's own
+             forward + sampling without env) + the rest (scan overhead, bookkeeping).
+  update   = measured: the network's forward + backward passes (one jitted `grad` of the side's
+             network on 256 observations, with a stand-in loss on the logits and value, times
+             4 x 4) + the rest (Adam, clipping, the minibatch gathers / permutations, GAE, the PPO
+             loss' elementwise math, the trainer's metrics).
+
+On a GPU (stated, not measured): XLA:GPU runs convolutions in while loops at full speed, so
+CleanRL's published scans need no unrolling, and the update of 16 Nature-CNN minibatch gradients
+takes milliseconds instead of seconds. Both sides then become bound by EnvPool, which steps the
+Atari emulators on host CPU threads (8 envs, one rollout at a time, no overlap with the update in
+either design), so expect both near the EnvPool random rate of the host's cores, a ratio project /
+CleanRL near 1, and unrolled update scans to cost compile time (16 inlined gradient steps) rather
+than save run time. This benchmark's 1.5x goal is about XLA:CPU.
+"""
+import argparse
+import dataclasses
+import functools
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = "configs/atari_ppo.py"
+
+# CleanRL's `Args` defaults (ppo_atari_envpool_xla_jax_scan.py) that must equal the project config's.
+CLEANRL_DEFAULTS = dict(num_envs=8, num_steps=128, num_minibatches=4, update_epochs=4, learning_rate=2.5e-4,
+                        adam_eps=1e-5, anneal_lr=True, gamma=0.99, gae_lambda=0.95, clip_coef=0.1,
+                        clip_vloss=False,  # CleanRL's flag is True but its loss never uses it: unclipped.
+                        ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, norm_adv=True,
+                        total_timesteps=10_000_000)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers.
+
+def load_config(env_id: str):
+  spec = importlib.util.spec_from_file_location("atari_ppo", os.path.join(REPO, CONFIG))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.env_id = env_id
+  return config
+
+
+def hyperparameters(config) -> dict:
+  """The project config in CleanRL's terms; raises if any differs from CleanRL's defaults."""
+  opt = config.optimizer
+  hp = dict(num_envs=config.num_envs, num_steps=config.num_steps, num_minibatches=config.num_minibatches,
+            update_epochs=config.update_epochs, learning_rate=opt.learning_rate, adam_eps=opt.eps,
+            anneal_lr=opt.schedule == "linear" and opt.end_learning_rate_factor == 0.0,
+            gamma=config.gamma, gae_lambda=config.gae_lambda, clip_coef=config.clip_coef,
+            clip_vloss=config.clip_value_loss, ent_coef=config.ent_coef, vf_coef=config.vf_coef,
+            max_grad_norm=opt.grad_clip_norm, norm_adv=config.normalize_advantages,
+            total_timesteps=config.total_env_steps)
+  assert opt.name == "adam" and config.model.torso == "cnn" and not config.model.separate_torsos, config
+  differ = {k: (hp[k], v) for k, v in CLEANRL_DEFAULTS.items() if hp[k] != v}
+  if differ:
+    raise SystemExit(f"error: {CONFIG} differs from CleanRL's defaults (project, CleanRL): {differ}")
+  return hp
+
+
+class CompileClock:
+  """Seconds JAX spends tracing, lowering and compiling, from `jax.monitoring` duration events.
+
+  Each event is an interval ending when it is reported; nested ones (a trace inside a trace) are
+  merged, so a window's total is the length of the union of its intervals."""
+  EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+            "/jax/core/compile/backend_compile_duration")
+
+  def __init__(self):
+    import jax
+    self.events = []  # (end time, seconds, event, function)
+    jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+  def _listen(self, event, seconds, **kwargs):
+    if event in self.EVENTS:
+      self.events.append((time.perf_counter(), seconds, event, kwargs.get("fun_name", "?")))
+
+  def window(self, start: float, end: float) -> tuple[float, int, list]:
+    """(merged seconds, XLA compiles, top functions by XLA compile seconds) of events ending in [start, end]."""
+    inside = [e for e in self.events if start <= e[0] <= end]
+    spans = sorted((t - s, t) for t, s, _, _ in inside)
+    total, cur_a, cur_b = 0.0, None, None
+    for a, b in spans:
+      if cur_b is None or a > cur_b:
+        total += (cur_b - cur_a) if cur_b is not None else 0.0
+        cur_a, cur_b = a, b
+      else:
+        cur_b = max(cur_b, b)
+    total += (cur_b - cur_a) if cur_b is not None else 0.0
+    backend = [e for e in inside if e[2].endswith("backend_compile_duration")]
+    by_fun = {}
+    for _, s, _, f in backend:
+      by_fun[f] = by_fun.get(f, 0.0) + s
+    top = sorted(by_fun.items(), key=lambda kv: -kv[1])[:3]
+    return total, len(backend), top
+
+
+@dataclasses.dataclass
+class SideResult:
+  name: str
+  iterations: list            # (collect s, update s) per timed iteration
+  env_steps_per_iteration: int
+  compile_s: float
+  compiles: int
+  compile_top: list
+  first_extra_s: float
+  compiles_while_timed: int
+  note: str = ""
+
+  @property
+  def seconds(self) -> float:
+    return sum(c + u for c, u in self.iterations)
+
+  @property
+  def rate(self) -> float:
+    return len(self.iterations) * self.env_steps_per_iteration / self.seconds
+
+  @property
+  def collect_s(self) -> float:
+    return float(np.mean([c for c, _ in self.iterations]))
+
+  @property
+  def update_s(self) -> float:
+    return float(np.mean([u for _, u in self.iterations]))
+
+
+def steady_and_extra(start, warm_end, iterations, warmup):
+  steady = sum(c + u for c, u in iterations) / len(iterations)
+  return (warm_end - start) - warmup * steady
+
+
+# ----------------------------------------------------------------------------------------------
+# The project: configs/atari_ppo.py through the trainer, in this process.
+
+class TimedSource:
+  """The task's CollectionSource, with each `rows()` call timed (and blocked until its rows exist)."""
+
+  def __init__(self, inner):
+    self.inner, self.calls = inner, []  # (start, end) per rows() call
+
+  def __getattr__(self, name):
+    return getattr(self.inner, name)
+
+  def rows(self, step, state):
+    import jax
+    start = time.perf_counter()
+    rows, metrics = self.inner.rows(step, state)
+    jax.block_until_ready(rows)
+    self.calls.append((start, time.perf_counter()))
+    return rows, metrics
+
+
+def run_project(args, clock: CompileClock) -> SideResult:
+  from absl import logging
+  from jaxai import tasks
+  from jaxai.core import trainer
+  logging.set_verbosity(logging.WARNING)
+  config = load_config(args.env_id)
+  config.seed = args.seed
+  config.num_train_steps = args.warmup + args.iterations + 1
+  config.log_every_steps = 1
+  config.eval_every_steps = 0
+  config.checkpoint_every_steps = 0
+  workdir = tempfile.mkdtemp(prefix="jaxai_ppo_vs_cleanrl_")
+  start = time.perf_counter()
+  task = tasks.make_task(config)
+  source = TimedSource(task.source)
+  task = dataclasses.replace(task, source=source, evaluators=())
+  try:
+    _, results = trainer.train_and_evaluate(config, workdir, task)
+  finally:
+    env = getattr(source.inner.init_carry, "__self__", None)
+    if env is not None:
+      env.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+  calls = source.calls
+  w, n = args.warmup, args.iterations
+  iterations = [(calls[k][1] - calls[k][0], calls[k + 1][0] - calls[k][1]) for k in range(w, w + n)]
+  warm_end = calls[w][0]
+  compile_s, compiles, top = clock.window(start, warm_end)
+  _, while_timed, _ = clock.window(calls[w][0], calls[w + n][0])
+  steps = config.num_envs * config.num_steps
+  return SideResult("project (jaxai trainer)", iterations, steps, compile_s, compiles, top,
+                    steady_and_extra(start, warm_end, iterations, w), while_timed,
+                    note=f"trainer's own perf/env_steps_per_sec at the end: "
+                         f"{results.get('perf/env_steps_per_sec', float('nan')):,.0f}")
+
+
+# ----------------------------------------------------------------------------------------------
+# CleanRL's ppo_atari_envpool_xla_jax_scan.py, re-implemented (see the module docstring).
+
+def cleanrl_networks(num_actions: int):
+  """CleanRL's `Network` (the Nature CNN, channels-first uint8 in), `Actor` (gain 0.01) and `Critic`."""
+  import flax.linen as nn
+  import jax.numpy as jnp
+  from flax.linen.initializers import constant, orthogonal
+
+  class Torso(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      x = jnp.transpose(x, (0, 2, 3, 1)) / 255.0
+      for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+        x = nn.relu(nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID",
+                            kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+      x = x.reshape((x.shape[0], -1))
+      return nn.relu(nn.Dense(512, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+
+  class Head(nn.Module):
+    features: int
+    gain: float
+
+    @nn.compact
+    def __call__(self, h):
+      return nn.Dense(self.features, kernel_init=orthogonal(self.gain), bias_init=constant(0.0))(h)
+
+  return Torso(), Head(num_actions, 0.01), Head(1, 1.0)
+
+
+class CleanRLPPO:
+  """CleanRL's training loop for one pool of envs; `iteration()` runs one rollout + update."""
+
+  def __init__(self, env_id: str, seed: int, num_threads: int, hp: dict, unroll):
+    import envpool
+    import flax
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax.training.train_state import TrainState
+
+    self.hp = hp
+    n_envs, n_steps = hp["num_envs"], hp["num_steps"]
+    n_mb, n_epochs = hp["num_minibatches"], hp["update_epochs"]
+    batch = n_envs * n_steps
+    num_iterations = hp["total_timesteps"] // batch
+    key = jax.random.PRNGKey(seed)
+    key, torso_key, actor_key, critic_key = jax.random.split(key, 4)
+
+    # CleanRL's make_env: EnvPool defaults plus episodic life and reward clipping.
+    self.envs = envs = envpool.make(env_id, env_type="gymnasium", num_envs=n_envs, episodic_life=True,
+                                    reward_clip=True, seed=seed, num_threads=num_threads)
+    num_actions = int(envs.action_space.n)
+
+    @flax.struct.dataclass
+    class AgentParams:
+      network_params: flax.core.FrozenDict
+      actor_params: flax.core.FrozenDict
+      critic_params: flax.core.FrozenDict
+
+    @flax.struct.dataclass
+    class Storage:
+      obs: jnp.array
+      actions: jnp.array
+      logprobs: jnp.array
+      dones: jnp.array
+      values: jnp.array
+      advantages: jnp.array
+      returns: jnp.array
+      rewards: jnp.array
+
+    @flax.struct.dataclass
+    class EpisodeStatistics:
+      episode_returns: jnp.array
+      episode_lengths: jnp.array
+      returned_episode_returns: jnp.array
+      returned_episode_lengths: jnp.array
+
+    torso, actor, critic = cleanrl_networks(num_actions)
+    self.torso, self.actor, self.critic = torso, actor, critic
+    self.num_actions = num_actions
+    obs0 = np.zeros((1,) + envs.observation_space.shape, envs.observation_space.dtype)
+    torso_params = torso.init(torso_key, obs0)
+    hidden0 = torso.apply(torso_params, obs0)
+
+    def linear_schedule(count):  # annealed per iteration of n_mb * n_epochs updates, as CleanRL.
+      frac = 1.0 - (count // (n_mb * n_epochs)) / num_iterations
+      return hp["learning_rate"] * frac
+
+    self.agent_state = TrainState.create(
+        apply_fn=None,
+        params=AgentParams(torso_params, actor.init(actor_key, hidden0), critic.init(critic_key, hidden0)),
+        tx=optax.chain(optax.clip_by_global_norm(hp["max_grad_norm"]),
+                       optax.inject_hyperparams(optax.adam)(learning_rate=linear_schedule, eps=hp["adam_eps"])))
+    torso_apply, actor_apply, critic_apply = (jax.jit(m.apply) for m in (torso, actor, critic))
+
+    self.episode_stats = EpisodeStatistics(
+        episode_returns=jnp.zeros(n_envs, jnp.float32), episode_lengths=jnp.zeros(n_envs, jnp.int32),
+        returned_episode_returns=jnp.zeros(n_envs, jnp.float32),
+        returned_episode_lengths=jnp.zeros(n_envs, jnp.int32))
+    handle, _, _, step_env = envs.xla()
+
+    def step_env_wrapped(episode_stats, handle, action):
+      handle, (next_obs, reward, terminated, truncated, info) = step_env(handle, action)
+      next_done = terminated | truncated  # the gym API's `done`, which CleanRL's script receives.
+      ended = info["terminated"] + truncated.astype(jnp.int32)  # game over or time limit
+      new_return = episode_stats.episode_returns + info["reward"]
+      new_length = episode_stats.episode_lengths + 1
+      episode_stats = episode_stats.replace(
+          episode_returns=new_return * (1 - info["terminated"]) * (1 - truncated),
+          episode_lengths=new_length * (1 - info["terminated"]) * (1 - truncated),
+          returned_episode_returns=jnp.where(ended, new_return, episode_stats.returned_episode_returns),
+          returned_episode_lengths=jnp.where(ended, new_length, episode_stats.returned_episode_lengths))
+      return episode_stats, handle, (next_obs, reward, next_done, info)
+
+    @jax.jit
+    def get_action_and_value(agent_state, next_obs, key):
+      hidden = torso_apply(agent_state.params.network_params, next_obs)
+      logits = actor_apply(agent_state.params.actor_params, hidden)
+      key, subkey = jax.random.split(key)
+      u = jax.random.uniform(subkey, shape=logits.shape)
+      action = jnp.argmax(logits - jnp.log(-jnp.log(u)), axis=1)  # Gumbel-max sampling
+      logprob = jax.nn.log_softmax(logits)[jnp.arange(action.shape[0]), action]
+      value = critic_apply(agent_state.params.critic_params, hidden)
+      return action, logprob, value.squeeze(1), key
+
+    @jax.jit
+    def get_action_and_value2(params, x, action):
+      hidden = torso_apply(params.network_params, x)
+      logits = actor_apply(params.actor_params, hidden)
+      logprob = jax.nn.log_softmax(logits)[jnp.arange(action.shape[0]), action]
+      logits = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+      logits = logits.clip(min=jnp.finfo(logits.dtype).min)
+      entropy = -(logits * jax.nn.softmax(logits)).sum(-1)
+      value = critic_apply(params.critic_params, hidden).squeeze()
+      return logprob, entropy, value
+
+    def gae_step(advantages, inp):
+      nextdone, nextvalues, curvalues, reward = inp
+      nextnonterminal = 1.0 - nextdone
+      delta = reward + hp["gamma"] * nextvalues * nextnonterminal - curvalues
+      advantages = delta + hp["gamma"] * hp["gae_lambda"] * nextnonterminal * advantages
+      return advantages, advantages
+
+    @jax.jit
+    def compute_gae(agent_state, next_obs, next_done, storage):
+      next_value = critic_apply(agent_state.params.critic_params,
+                                torso_apply(agent_state.params.network_params, next_obs)).squeeze()
+      dones = jnp.concatenate([storage.dones, next_done[None, :]], axis=0)
+      values = jnp.concatenate([storage.values, next_value[None, :]], axis=0)
+      _, advantages = jax.lax.scan(gae_step, jnp.zeros((n_envs,)),
+                                   (dones[1:], values[1:], values[:-1], storage.rewards), reverse=True)
+      return storage.replace(advantages=advantages, returns=advantages + storage.values)
+
+    def ppo_loss(params, x, a, logp, mb_advantages, mb_returns):
+      newlogprob, entropy, newvalue = get_action_and_value2(params, x, a)
+      logratio = newlogprob - logp
+      ratio = jnp.exp(logratio)
+      approx_kl = ((ratio - 1) - logratio).mean()
+      if hp["norm_adv"]:
+        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+      pg_loss = jnp.maximum(-mb_advantages * ratio,
+                            -mb_advantages * jnp.clip(ratio, 1 - hp["clip_coef"], 1 + hp["clip_coef"])).mean()
+      v_loss = 0.5 * ((newvalue - mb_returns) ** 2).mean()
+      entropy_loss = entropy.mean()
+      loss = pg_loss - hp["ent_coef"] * entropy_loss + v_loss * hp["vf_coef"]
+      return loss, (pg_loss, v_loss, entropy_loss, jax.lax.stop_gradient(approx_kl))
+
+    ppo_loss_grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+
+    @jax.jit
+    def update_ppo(agent_state, storage, key):
+      def update_epoch(carry, unused):
+        agent_state, key = carry
+        key, subkey = jax.random.split(key)
+
+        def shuffle(x):  # (T, N, ...) -> (minibatches, T * N / minibatches, ...), one permutation.
+          x = jax.random.permutation(subkey, x.reshape((-1,) + x.shape[2:]))
+          return x.reshape((n_mb, -1) + x.shape[1:])
+
+        def update_minibatch(agent_state, mb):
+          (loss, (pg_loss, v_loss, entropy_loss, approx_kl)), grads = ppo_loss_grad_fn(
+              agent_state.params, mb.obs, mb.actions, mb.logprobs, mb.advantages, mb.returns)
+          agent_state = agent_state.apply_gradients(grads=grads)
+          return agent_state, (loss, pg_loss, v_loss, entropy_loss, approx_kl, grads)
+
+        agent_state, outs = jax.lax.scan(update_minibatch, agent_state, jax.tree.map(shuffle, storage),
+                                         unroll=unroll)
+        return (agent_state, key), outs
+
+      (agent_state, key), (loss, pg_loss, v_loss, entropy_loss, approx_kl, _) = jax.lax.scan(
+          update_epoch, (agent_state, key), (), length=n_epochs, unroll=unroll)
+      return agent_state, loss, pg_loss, v_loss, entropy_loss, approx_kl, key
+
+    def step_once(carry, step):
+      agent_state, episode_stats, obs, done, key, handle = carry
+      action, logprob, value, key = get_action_and_value(agent_state, obs, key)
+      episode_stats, handle, (next_obs, reward, next_done, _) = step_env_wrapped(episode_stats, handle, action)
+      storage = Storage(obs=obs, actions=action, logprobs=logprob, dones=done, values=value, rewards=reward,
+                        returns=jnp.zeros_like(reward), advantages=jnp.zeros_like(reward))
+      return (agent_state, episode_stats, next_obs, next_done, key, handle), storage
+
+    def rollout(agent_state, episode_stats, next_obs, next_done, key, handle):
+      (agent_state, episode_stats, next_obs, next_done, key, handle), storage = jax.lax.scan(
+          step_once, (agent_state, episode_stats, next_obs, next_done, key, handle), (), n_steps)
+      return agent_state, episode_stats, next_obs, next_done, storage, key, handle
+
+    self._rollout, self._compute_gae, self._update_ppo = rollout, compute_gae, update_ppo
+    self._get_action_and_value = get_action_and_value
+    self.key, self.handle = key, handle
+    self.next_obs, _ = envs.reset()
+    self.next_done = jnp.zeros(n_envs, dtype=jnp.bool_)
+    self.global_step = 0
+    self.last_log = {}
+
+  def iteration(self) -> tuple[float, float]:
+    """One CleanRL iteration; returns (rollout seconds, GAE + update + read-back seconds)."""
+    import jax
+    start = time.perf_counter()
+    (self.agent_state, self.episode_stats, self.next_obs, self.next_done, storage, self.key,
+     self.handle) = self._rollout(self.agent_state, self.episode_stats, self.next_obs, self.next_done,
+                                  self.key, self.handle)
+    jax.block_until_ready(storage)
+    mid = time.perf_counter()
+    self.global_step += self.hp["num_envs"] * self.hp["num_steps"]
+    storage = self._compute_gae(self.agent_state, self.next_obs, self.next_done, storage)
+    self.agent_state, loss, pg_loss, v_loss, entropy_loss, approx_kl, self.key = self._update_ppo(
+        self.agent_state, storage, self.key)
+    # What CleanRL's loop reads back for its console line and TensorBoard (the writer itself omitted).
+    self.last_log = dict(
+        avg_episodic_return=float(np.mean(jax.device_get(self.episode_stats.returned_episode_returns))),
+        avg_episodic_length=float(np.mean(jax.device_get(self.episode_stats.returned_episode_lengths))),
+        learning_rate=self.agent_state.opt_state[1].hyperparams["learning_rate"].item(),
+        value_loss=v_loss[-1, -1].item(), policy_loss=pg_loss[-1, -1].item(),
+        entropy=entropy_loss[-1, -1].item(), approx_kl=approx_kl[-1, -1].item(), loss=loss[-1, -1].item())
+    return mid - start, time.perf_counter() - mid
+
+  def close(self):
+    self.envs.close()
+
+
+def run_cleanrl(args, config, hp, clock: CompileClock, unroll, name: str, iterations: int) -> SideResult:
+  start = time.perf_counter()
+  agent = CleanRLPPO(args.env_id, args.seed, config.env.num_threads, hp, unroll)
+  try:
+    for _ in range(args.warmup):
+      agent.iteration()
+    warm_end = time.perf_counter()
+    timed = [agent.iteration() for _ in range(iterations)]
+    end = time.perf_counter()
+  finally:
+    agent.close()
+  compile_s, compiles, top = clock.window(start, warm_end)
+  _, while_timed, _ = clock.window(warm_end, end)
+  return SideResult(name, timed, hp["num_envs"] * hp["num_steps"], compile_s, compiles, top,
+                    steady_and_extra(start, warm_end, timed, args.warmup), while_timed,
+                    note=f"last iteration's loss {agent.last_log.get('loss', float('nan')):.4f}")
+
+
+# ----------------------------------------------------------------------------------------------
+# EnvPool alone, and the micro-benchmarks of the time split.
+
+def envpool_random(config, env_steps: int, length: int = 128) -> dict:
+  """Env steps/s of the pool with random actions: host loop, EnvPool XLA in a jitted scan, jaxai Env.step."""
+  import envpool
+  import jax
+  import jax.numpy as jnp
+  from jaxai.envs.envpool import ATARI_DEFAULTS
+  from jaxai.tasks.rl import common
+  n = config.num_envs
+  options = dict(ATARI_DEFAULTS, **common.env_options(config))
+  rates = {}
+
+  pool = envpool.make(config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=0, **options)
+  num_actions = int(pool.action_space.n)
+  rng = np.random.default_rng(0)
+  pool.reset()
+  for _ in range(100):
+    pool.step(rng.integers(0, num_actions, n))
+  steps = max(1, env_steps // n)
+  start = time.perf_counter()
+  for _ in range(steps):
+    pool.step(rng.integers(0, num_actions, n))
+  rates["host loop pool.step"] = steps * n / (time.perf_counter() - start)
+
+  handle, _, _, step_env = pool.xla()
+
+  @jax.jit
+  def xla_run(handle, key):
+    key, sub = jax.random.split(key)
+    actions = jax.random.randint(sub, (length, n), 0, num_actions)
+    def body(handle, action):
+      handle, (obs, reward, terminated, truncated, info) = step_env(handle, action)
+      return handle, reward.sum() + obs[:, -1, 0, 0].sum()
+    handle, out = jax.lax.scan(body, handle, actions)
+    return handle, key, out
+
+  calls = max(1, env_steps // (length * n))
+  key = jax.random.key(0)
+  handle, key, out = xla_run(handle, key)
+  jax.block_until_ready(out)
+  start = time.perf_counter()
+  for _ in range(calls):
+    handle, key, out = xla_run(handle, key)
+  jax.block_until_ready(out)
+  rates["EnvPool XLA step in jitted scan"] = calls * length * n / (time.perf_counter() - start)
+  pool.close()
+
+  env = common.make_env(config)
+
+  @jax.jit
+  def jaxai_run(carry, key):
+    key, sub = jax.random.split(key)
+    actions = jax.random.randint(sub, (length, n), 0, env.num_actions)
+    carry, tr = jax.lax.scan(env.step, carry, actions)
+    return carry, key, tr.reward
+
+  carry, key, out = jaxai_run(env.reset(), key)
+  jax.block_until_ready(out)
+  start = time.perf_counter()
+  for _ in range(calls):
+    carry, key, out = jaxai_run(carry, key)
+  jax.block_until_ready(out)
+  rates["jaxai Env.step in jitted scan"] = calls * length * n / (time.perf_counter() - start)
+  env.close()
+  return rates
+
+
+def _time_calls(fn, *args, calls: int) -> float:
+  import jax
+  jax.block_until_ready(fn(*args))
+  start = time.perf_counter()
+  for _ in range(calls):
+    out = fn(*args)
+  jax.block_until_ready(out)
+  return (time.perf_counter() - start) / calls
+
+
+def micro_split(config, hp, num_actions: int, calls: int) -> dict:
+  """Seconds per iteration of each side's policy forward passes in the rollout (no env) and of the
+  update's 16 network forward + backward passes (no Adam, no gathers)."""
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+  from jaxai.tasks.rl import ppo
+  n, t = hp["num_envs"], hp["num_steps"]
+  mb = n * t // hp["num_minibatches"]
+  updates = hp["num_minibatches"] * hp["update_epochs"]
+  rng = np.random.default_rng(0)
+  rollout_obs = jnp.asarray(rng.integers(0, 256, (t, n, 4, 84, 84), dtype=np.uint8))
+  mb_obs = jnp.asarray(rng.integers(0, 256, (mb, 4, 84, 84), dtype=np.uint8))
+
+  project_model = ppo.make_model(config, num_actions)
+  torso, actor, critic = cleanrl_networks(num_actions)
+
+  class CleanRLNet(nn.Module):  # CleanRL's three modules, as one apply: logits, value.
+    @nn.compact
+    def __call__(self, x):
+      h = torso(x)
+      return actor(h), critic(h)[:, 0]
+
+  out = {}
+  for side, model in (("project", project_model), ("cleanrl", CleanRLNet())):
+    params = model.init(jax.random.key(0), mb_obs[:1])
+
+    @jax.jit
+    def forward_scan(params, obs_seq, key):
+      def body(key, obs):
+        key, sub = jax.random.split(key)
+        logits, value = model.apply(params, obs)
+        action = jax.random.categorical(sub, logits)
+        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
+        return key, (action, log_prob, value)
+      return jax.lax.scan(body, key, obs_seq)
+
+    def stand_in_loss(params, obs):
+      logits, value = model.apply(params, obs)
+      return jnp.mean(logits ** 2) + jnp.mean(value ** 2)
+
+    grad = jax.jit(jax.grad(stand_in_loss))
+    out[side] = dict(forward=_time_calls(forward_scan, params, rollout_obs, jax.random.key(1), calls=calls),
+                     grads=updates * _time_calls(grad, params, mb_obs, calls=max(2, calls)))
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--env_id", default="Pong-v5", choices=["Pong-v5", "Breakout-v5"])
+  parser.add_argument("--iterations", type=int, default=10, help="timed iterations (1,024 env steps each) per side and repeat")
+  parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first (they compile)")
+  parser.add_argument("--repeats", type=int, default=1, help="rounds of both sides, alternating which goes first")
+  parser.add_argument("--env_steps", type=int, default=16_384, help="env steps per EnvPool random-action figure")
+  parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                      help="micro-benchmarks of the time split")
+  parser.add_argument("--split_calls", type=int, default=2, help="timed calls per micro-benchmark")
+  parser.add_argument("--cleanrl_scan", action="store_true", help="also CleanRL's published (not unrolled) scans")
+  parser.add_argument("--scan_iterations", type=int, default=2, help="timed iterations of --cleanrl_scan")
+  parser.add_argument("--seed", type=int, default=1)
+  args = parser.parse_args()
+  if args.warmup < 1 or args.iterations < 1:
+    parser.error("--warmup and --iterations must be >= 1")
+
+  import jax
+  clock = CompileClock()
+  config = load_config(args.env_id)
+  hp = hyperparameters(config)
+  loads = [os.getloadavg()[0]]
+  began = time.perf_counter()
+  print(f"{args.env_id}: {hp['num_envs']} envs x {hp['num_steps']} steps, {hp['update_epochs']} epochs x "
+        f"{hp['num_minibatches']} minibatches, env.num_threads={config.env.num_threads}; jax {jax.__version__} "
+        f"{jax.default_backend()}, {os.cpu_count()} CPUs, load average {loads[0]:.2f}", flush=True)
+  print("hyperparameters (equal on both sides): " + ", ".join(f"{k}={v}" for k, v in hp.items()), flush=True)
+
+  rates = envpool_random(config, args.env_steps)
+  for k, v in rates.items():
+    print(f"  EnvPool random, {k:34s} {v:8,.0f} env steps/s", flush=True)
+
+  results = {"project": [], "cleanrl": []}
+  for r in range(args.repeats):
+    order = ("project", "cleanrl") if r % 2 == 0 else ("cleanrl", "project")
+    for side in order:
+      if side == "project":
+        res = run_project(args, clock)
+      else:
+        res = run_cleanrl(args, config, hp, clock, True, "CleanRL-unrolled", args.iterations)
+      results[side].append(res)
+      loads.append(os.getloadavg()[0])
+      print(f"  [{r + 1}/{args.repeats}] {res.name:24s} {res.rate:7.1f} env steps/s  (rollout {res.collect_s:.2f} s "
+            f"+ update {res.update_s:.2f} s per iteration; per-iteration rates "
+            f"{', '.join(f'{res.env_steps_per_iteration / (c + u):.0f}' for c, u in res.iterations)}); "
+            f"compile {res.compile_s:.1f} s; load {loads[-1]:.2f}", flush=True)
+  scan = None
+  if args.cleanrl_scan:
+    scan = run_cleanrl(args, config, hp, clock, 1, "CleanRL-scan (published)", args.scan_iterations)
+    loads.append(os.getloadavg()[0])
+    print(f"  {scan.name:24s} {scan.rate:7.1f} env steps/s  (rollout {scan.collect_s:.2f} s + update "
+          f"{scan.update_s:.2f} s per iteration); compile {scan.compile_s:.1f} s", flush=True)
+
+  split = None
+  if args.split:
+    split = micro_split(config, hp, int(__import__("envpool").make_spec(args.env_id).action_space.n),
+                        args.split_calls)
+    loads.append(os.getloadavg()[0])
+
+  def merged(side):
+    runs = results[side]
+    return SideResult(runs[0].name, [it for run in runs for it in run.iterations], runs[0].env_steps_per_iteration,
+                      float(np.mean([x.compile_s for x in runs])), runs[0].compiles, runs[0].compile_top,
+                      float(np.mean([x.first_extra_s for x in runs])), sum(x.compiles_while_timed for x in runs),
+                      runs[-1].note)
+
+  project, cleanrl = merged("project"), merged("cleanrl")
+  xla_rate = rates["EnvPool XLA step in jitted scan"]
+  steps = project.env_steps_per_iteration
+  print(f"\n=== PPO end to end on {args.env_id}: {len(project.iterations)} timed iterations of {steps} env steps "
+        f"per side after {args.warmup} warm-up ({args.repeats} round(s), alternating), {os.cpu_count()} shared "
+        f"CPU cores, load average {min(loads):.1f}-{max(loads):.1f}, {time.perf_counter() - began:.0f} s in all")
+  print(f"{'':26s} {'env steps/s':>11s} {'s/iteration':>11s} {'rollout s':>9s} {'update s':>9s} "
+        f"{'compile s':>9s} {'1st-iter extra s':>16s} {'compiles (timed)':>16s}")
+  for res in [project, cleanrl] + ([scan] if scan else []):
+    print(f"{res.name:26s} {res.rate:11.1f} {res.seconds / len(res.iterations):11.2f} {res.collect_s:9.2f} "
+          f"{res.update_s:9.2f} {res.compile_s:9.1f} {res.first_extra_s:16.1f} {res.compiles:9d} ({res.compiles_while_timed})")
+  for res in [project, cleanrl] + ([scan] if scan else []):
+    print(f"  {res.name}: most XLA compile time in " + ", ".join(f"{f} {s:.1f} s" for f, s in res.compile_top)
+          + f"; {res.note}")
+  ratio = project.rate / cleanrl.rate
+  print(f"ratio project / CleanRL-unrolled: {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+  print(f"project compile: {project.compile_s:.1f} s  (goal <= 15 s: {'met' if project.compile_s <= 15 else 'NOT met'}); "
+        f"CleanRL-unrolled {cleanrl.compile_s:.1f} s")
+  print(f"gap to EnvPool: project {project.rate:,.0f} / EnvPool random (XLA scan) {xla_rate:,.0f} env steps/s = "
+        f"{project.rate / xla_rate:.3f}  (CleanRL-unrolled {cleanrl.rate / xla_rate:.3f})")
+
+  if split:
+    env_s = {"project": steps / rates["jaxai Env.step in jitted scan"], "cleanrl": steps / xla_rate}
+    print(f"\ntime split, ms per {steps}-step iteration (env = EnvPool random at the rates above; forward = the "
+          f"policy on {hp['num_envs']} obs x {hp['num_steps']} steps in a jitted scan; fwd+bwd = "
+          f"{hp['update_epochs'] * hp['num_minibatches']} network gradients on minibatches of "
+          f"{steps // hp['num_minibatches']}):")
+    for side, res in (("project", project), ("cleanrl", cleanrl)):
+      total = res.seconds / len(res.iterations)
+      parts = [("rollout", res.collect_s), ("  env stepping", env_s[side]), ("  policy forward passes", split[side]["forward"]),
+               ("  rest of the rollout", res.collect_s - env_s[side] - split[side]["forward"]),
+               ("update", res.update_s), ("  network fwd+bwd", split[side]["grads"]),
+               ("  rest of the update", res.update_s - split[side]["grads"])]
+      print(f"  {res.name}: {total * 1e3:,.0f} ms = " + "; ".join(
+          f"{name.strip()} {s * 1e3:,.0f} ({100 * s / total:.0f}%)" for name, s in parts))
+  print(f"SUMMARY ppo_vs_cleanrl: {args.env_id} project {project.rate:.1f} vs CleanRL-unrolled {cleanrl.rate:.1f} "
+        f"env steps/s = {ratio:.2f}x; compile {project.compile_s:.1f} s vs {cleanrl.compile_s:.1f} s; "
+        f"EnvPool random {xla_rate:,.0f} env steps/s")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
