@@ -6,7 +6,7 @@
   'nanogpt_gpu'  nanoGPT's config/train_shakespeare_char.py: 6 layers, 6 heads, 384 embedding,
                  block 256, batch 64, dropout 0.2, 5000 iterations (bf16 on accelerators). nanoGPT: 1.4697.
   'tiny'         seconds, for tests.
-Shared with nanoGPT's recipe: AdamW (b2 0.99, weight decay 0.1 on matrices and embeddings), 100 warmup
+Shared with nanoGPT's recipe (the nanogpt variants also take its erf GELU): AdamW (b2 0.99, weight decay 0.1 on matrices and embeddings), 100 warmup
 steps then cosine decay to lr/10, gradient clipping at 1, no biases, tied input/output embeddings.
 
   python -m jaxai.main --config=configs/shakespeare_char_gpt.py:nanogpt_cpu --workdir=/tmp/gpt_cpu \
@@ -27,14 +27,14 @@ def get_config(variant: str = ""):
   config.eval_every_steps = 500
   config.checkpoint_every_steps = 500
   if variant == "nanogpt_cpu":
-    config.model.update(num_layers=4, num_heads=4, embed_dim=128, dropout_rate=0.0)
+    config.model.update(num_layers=4, num_heads=4, embed_dim=128, dropout_rate=0.0, exact_gelu=True)
     config.block_size = 64
     config.batch_size = 12
     config.num_train_steps = 2000    # decay runs over the whole run, as lr_decay_iters=2000.
     config.eval_split = "validation+test"
     config.eval_every_steps = 250    # nanoGPT's eval_interval.
   elif variant == "nanogpt_gpu":
-    config.model.update(num_layers=6, num_heads=6, embed_dim=384, dropout_rate=0.2)
+    config.model.update(num_layers=6, num_heads=6, embed_dim=384, dropout_rate=0.2, exact_gelu=True)
     config.block_size = 256
     config.batch_size = 64
     config.num_train_steps = 5000

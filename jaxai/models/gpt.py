@@ -78,6 +78,7 @@ class Block(nn.Module):
   use_bias: bool = False
   residual_init_scale: float = 1.0
   dtype: Dtype = jnp.float32
+  exact_gelu: bool = False  # erf GELU (PyTorch's nn.GELU default) instead of the tanh approximation.
 
   @nn.compact
   def __call__(self, x, train: bool = False, decode_position=None):  # (B, T, D) -> (B, T, D)
@@ -88,8 +89,9 @@ class Block(nn.Module):
                                     norm("ln_1")(x), train, decode_position)
     init = nn.initializers.normal(0.02)
     y = nn.Dense(4 * d, use_bias=self.use_bias, kernel_init=init, dtype=self.dtype, name="fc")(norm("ln_2")(x))
+    y = nn.gelu(y, approximate=not self.exact_gelu)
     y = nn.Dense(d, use_bias=self.use_bias, dtype=self.dtype, name="fc_proj",
-                 kernel_init=nn.initializers.normal(0.02 * self.residual_init_scale))(nn.gelu(y))
+                 kernel_init=nn.initializers.normal(0.02 * self.residual_init_scale))(y)
     return x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
 
 
@@ -101,6 +103,7 @@ class GPT(nn.Module):
   embed_dim: int = 384        # must be a multiple of num_heads.
   dropout_rate: float = 0.0   # on embeddings, attention weights and residual branches.
   use_bias: bool = False      # biases in Dense and LayerNorm layers (nanoGPT: False is a bit better and faster).
+  exact_gelu: bool = False    # the MLP's GELU with erf (nanoGPT's nn.GELU) rather than tanh (GPT-2's).
   dtype: Dtype = jnp.float32  # compute dtype; parameters stay float32.
 
   @nn.compact
@@ -119,7 +122,8 @@ class GPT(nn.Module):
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     for i in range(self.num_layers):
       x = Block(self.num_heads, self.block_size, self.dropout_rate, self.use_bias,
-                1 / math.sqrt(2 * self.num_layers), self.dtype, name=f"block_{i}")(x, train, decode_position)
+                1 / math.sqrt(2 * self.num_layers), self.dtype, self.exact_gelu,
+                name=f"block_{i}")(x, train, decode_position)
     x = nn.LayerNorm(epsilon=1e-5, use_bias=self.use_bias, dtype=self.dtype, name="ln_f")(x)
     # Weight tying: the output layer is the token embedding transposed.
     logits = jnp.einsum("btd,vd->btv", x, wte.embedding.astype(self.dtype))

@@ -23,9 +23,10 @@ def sample_cli(workdir, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def gpt_run(tmp_path_factory):
-  """Data-parallel over 2 devices, each step's batch of 8 in 2 microbatches (sampling then restores on 1)."""
+  """Data-parallel over 2 devices, each step's batch of 8 in 2 microbatches, up to 4 steps per device
+  call (calls of 4 and 1 steps around the logs every 5; sampling then restores on 1 device)."""
   workdir = tmp_path_factory.mktemp("gpt")
-  check_ok(run_cli("shakespeare_char_gpt.py:tiny", workdir, {"grad_accum_steps": 2}, devices=2))
+  check_ok(run_cli("shakespeare_char_gpt.py:tiny", workdir, {"grad_accum_steps": 2, "steps_per_call": 4}, devices=2))
   return workdir
 
 
