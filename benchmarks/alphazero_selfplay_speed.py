@@ -28,27 +28,44 @@ scale 1 in self-play; --policy=muzero switches both sides to PUCT with Dirichlet
            example restarts them per call), rows out (observation, search policy, legal mask, reward,
            terminated). Jitted, carry donated. Rules: pgx's simple ko, a repeating move loses.
 Each side is compiled and run twice before timing (warm-up). Rounds alternate project, peer, project,
-peer ... (--repeats each); each round times --calls collection calls; moves/s = moves per call x games x
-calls / seconds, median over rounds; ratio = project / peer.
+peer ... (--repeats each); each round times --calls collection calls; moves/s = moves per call (8 x games)
+/ seconds per call, median over rounds; ratio = project / peer. Every figure is taken both by the wall
+clock and in process CPU time (all threads): on a shared machine the wall clock follows the other jobs'
+load (two default runs here gave wall-clock ratios of 1.34x and 0.86x for the same code), CPU time much
+less so.
 
-Network alone, per side, on that side's own input planes (the same function and parameters): one batched
-forward pass of the --num_games positions (jitted, top level), and the num_simulations + 1 forward passes a
-search costs (a `lax.fori_loop` of dependent passes, as inside the search, where XLA:CPU's convolutions may
-run differently than at top level). network share of self-play = moves x (sims + 1) x (loop pass time) /
-self-play time; search + rules (+ the pipeline's bookkeeping) is the rest.
+Where the time goes, per side. Network alone, on that side's own input planes (the same function and
+parameters): one batched forward pass of the --num_games positions (jitted, top level) and the
+num_simulations + 1 dependent forward passes that one move's search costs (a `lax.fori_loop`, as inside
+the search); net share = those passes / the time of one move, the rest is search + rules. And directly:
+the same two pipelines again with a near-free network (GoNet with 0 blocks x 1 channel), which leaves the
+search, the rules and the bookkeeping (search+rules; its share = that / the full self-play time). The
+near-free figure is the sharper of the two (the derived one subtracts two noisy numbers).
 
-Measured on 2 shared CPU cores (jax 0.10.2 CPU, pgx 2.6.0, mctx 0.0.71), defaults (64 games, 32 simulations,
-gumbel, 8 moves per call, 3 rounds of 1 call per side):
-  FIGURES_PLACEHOLDER
+Measured on 2 shared CPU cores (jax 0.10.2 CPU, pgx 2.6.0, mctx 0.0.71; other jobs kept the load average
+at 5-10), defaults (64 games, 32 simulations, Gumbel, 8 moves per call, 3 rounds of 1 call per side;
+28 min in all, ~3 min of it compiling):
+  side       moves/s moves/CPU-s  s/call CPU-s/call     CPU-ms/move: all   33 fwd (share)  search+rules (share)
+  project       3.90        6.17   131.1       83.0                10,374  10,203 (99%)       325 (3%)
+  pgx+mctx      4.53        6.13   113.1       83.5                10,440   8,065 (77%)       507 (5%)
+  ratio project / pgx+mctx = 0.86x moves/s by the wall clock, 1.01x per CPU-second; an earlier run of
+  the same code (wall clock only, load ~10): 3.8 vs 2.8 moves/s = 1.34x. Search+rules alone:
+  project / pgx+mctx = 1.56x per CPU-second (325 vs 507 CPU-ms per move of 64 games; 1.42x wall).
+  Network: 4.07 GFLOP per batched forward pass of 64 positions (64 MFLOP per position), ~340 CPU-ms,
+  i.e. 7-12 GFLOP/s on this shared machine.
+So on CPU self-play is the network (~95-97% of the time, the same function on both sides); the project's
+search + rules are 1.56x faster than pgx + mctx's, but that part is 3-5% of the time, so the end-to-end
+ratio is ~1.0x (at most ~1.05x even with free search and rules), and the goal of >= 1.2x cannot be met
+on CPU while both sides evaluate the same network (32 + 1) x 64 times per move: it needs fewer or
+cheaper network evaluations per move in the project's path.
 
-What a GPU user should expect (stated, not measured): on a GPU the network's batched convolutions are cheap
-(64-256 positions x ~0.14 GFLOP per forward pass is microseconds to a millisecond of an accelerator), so
-the network share falls from most of the time (CPU) to a minority, and self-play time becomes the
-sequential chain of search-loop and rules kernels per simulation (32 simulations x the walk, expansion and
-backup loops per move): there the comparison is between the two searches and the two Go engines, which
-benchmarks/mcts_speed.py and benchmarks/go_engine_speed.py measure separately (on CPU: jaxai.mcts 2.6x
-mctx for Gumbel; our engine with superko ~3x pgx's step). Expect the project's ratio on a GPU to be at
-least the CPU ratio, rising with the batch; run this script there to know.
+What a GPU user should expect (stated, not measured): there the same 4 GFLOP batch is well under a
+millisecond of math, and a forward pass costs little more than its ~30 kernel launches, while each
+simulation also runs the search's while-loops (walk, backup) and the rules as many small kernels; the
+network share falls from ~97% to a minority, and the ratio should move from ~1.0x towards the
+search+rules ratio (1.56x on CPU; on a GPU it depends on kernel counts rather than FLOPs; see also
+benchmarks/mcts_speed.py and benchmarks/go_engine_speed.py). Run this script there (try --num_games=256,
+the config's batch) to know.
 """
 import argparse
 import os
@@ -219,8 +236,8 @@ def network_timers(model: GoNet, params, planes, passes: int):
     def body(_, carry):
       x, total = carry
       logits, value = model.apply({"params": params}, x)
-      # A data dependency on the previous pass (as in the search), far below any effect on the work.
-      x = x0 + 1e-30 * value[:, None, None, None]
+      # A data dependency on the previous pass (as in the search); tanh never exceeds 1, so x stays x0.
+      x = jnp.where(value[:, None, None, None] > 2.0, 0.0, x0)
       return x, total + jnp.sum(logits) + jnp.sum(value)
 
     return jax.lax.fori_loop(0, passes, body, (x0, jnp.float32(0)))[1]
@@ -228,10 +245,24 @@ def network_timers(model: GoNet, params, planes, passes: int):
   return once, looped
 
 
-def time_it(fn, *args) -> float:
-  start = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  return time.perf_counter() - start
+class Clock:
+  """Wall-clock and process CPU seconds (all threads) of a block. On a shared machine the wall time
+  grows with the other jobs' load; the CPU time much less (it still grows with cache and memory
+  contention, and with the thread pools' spinning)."""
+
+  def __enter__(self):
+    self._wall, self._cpu = time.perf_counter(), time.process_time()
+    return self
+
+  def __exit__(self, *exc):
+    self.wall, self.cpu = time.perf_counter() - self._wall, time.process_time() - self._cpu
+
+
+def time_it(fn, *args) -> tuple[float, float]:
+  """(wall, cpu) seconds of one call."""
+  with Clock() as clock:
+    jax.block_until_ready(fn(*args))
+  return clock.wall, clock.cpu
 
 
 def forward_gflop(fn, *args) -> float:
@@ -246,21 +277,10 @@ def forward_gflop(fn, *args) -> float:
 # -------------------------------------------------------------------------------------------- main
 
 
-def median_seconds_per_call(sides: dict, repeats: int, calls: int, label: str = "") -> dict:
-  """{name: [seconds per call of each round]}: rounds alternate between the sides (A B A B ...)."""
-  seconds = {name: [] for name in sides}
-  for round_index in range(repeats):
-    for name, side in sides.items():
-      start = time.perf_counter()
-      for _ in range(calls):
-        side.call()
-      seconds[name].append((time.perf_counter() - start) / calls)
-      print(f"  {label}round {round_index + 1} {name:9s} {side.moves_per_call / seconds[name][-1]:8.1f} moves/s",
-            flush=True)
-  return seconds
-
-
-def build_sides(config, model, params, label: str = "") -> dict:
+def build_sides(config, model, params, with_network: bool, label: str = "") -> dict:
+  """{name: side}, each compiled and warmed up; with_network: also its network-alone timers."""
+  go = task_lib.make_game(config)
+  sims = config.search.num_simulations
   sides = {"project": ProjectSide(config, params), "pgx+mctx": PeerSide(config, model, params)}
   for name, side in sides.items():
     start = time.perf_counter()
@@ -268,7 +288,35 @@ def build_sides(config, model, params, label: str = "") -> dict:
     seconds = time.perf_counter() - start
     side.call()  # warm-up
     print(f"  {label}{name}: compile + first call {seconds:.1f} s", flush=True)
+    side.network = None
+    if with_network:  # on this side's own input planes
+      planes = sample_planes_project(go, config.num_games) if name == "project" else sample_planes_pgx(
+          config.num_games)
+      once, looped = network_timers(model, params, planes, sims + 1)
+      side.gflop = forward_gflop(once, params, planes)
+      time_it(once, params, planes), time_it(looped, params, planes)  # compile
+      side.network = lambda once=once, looped=looped, planes=planes: (
+          time_it(once, params, planes), time_it(looped, params, planes))
   return sides
+
+
+def run_rounds(sides: dict, repeats: int, calls: int, label: str = "") -> dict:
+  """Rounds alternate between the sides (A B A B ...); in its turn a side times `calls` collection calls,
+  then (if it has them) its network-alone passes, under the same load. {name: [per round: {'call',
+  'one', 'loop'}: (wall, cpu) seconds of one collection call, one forward pass, sims + 1 passes]}."""
+  times = {name: [] for name in sides}
+  for round_index in range(repeats):
+    for name, side in sides.items():
+      with Clock() as clock:
+        for _ in range(calls):
+          side.call()
+      record = {"call": (clock.wall / calls, clock.cpu / calls)}
+      if side.network:
+        record["one"], record["loop"] = side.network()
+      times[name].append(record)
+      print(f"  {label}round {round_index + 1} {name:9s} {side.moves_per_call / record['call'][0]:8.1f} moves/s "
+            f"({side.moves_per_call / record['call'][1]:.1f} per CPU-second)", flush=True)
+  return times
 
 
 def main():
@@ -295,24 +343,15 @@ def main():
         f"{config.model.channels} (value {config.model.value_hidden}), {moves} moves per call, "
         f"{jax.device_count()} {jax.default_backend()} device(s)", flush=True)
 
-  sides = build_sides(config, model, params)
-  seconds = median_seconds_per_call(sides, args.repeats, args.calls)
-  call_s = {name: statistics.median(s) for name, s in seconds.items()}
-  rate = {name: moves_per_call / s for name, s in call_s.items()}
+  sides = build_sides(config, model, params, with_network=not args.no_network)
+  times = run_rounds(sides, args.repeats, args.calls)
+  gflop = getattr(sides["project"], "gflop", 0.0)
   del sides
-
-  net = {}
-  if not args.no_network:
-    for name in ("project", "pgx+mctx"):
-      planes = (sample_planes_project(go, games) if name == "project" else sample_planes_pgx(games))
-      once, looped = network_timers(model, params, planes, sims + 1)
-      gflop = forward_gflop(once, params, planes)
-      time_it(once, params, planes), time_it(looped, params, planes)  # compile
-      ones, loops = [], []
-      for _ in range(args.repeats):
-        ones.append(time_it(once, params, planes))
-        loops.append(time_it(looped, params, planes))
-      net[name] = (statistics.median(ones), statistics.median(loops), gflop)
+  med = statistics.median
+  WALL, CPU = 0, 1
+  per_round = lambda name, key, clock: [r[key][clock] for r in times[name]]
+  call = {name: {c: med(per_round(name, "call", c)) for c in (WALL, CPU)} for name in times}
+  rate = {name: {c: moves_per_call / call[name][c] for c in (WALL, CPU)} for name in times}
 
   bare = {}
   if not args.no_split:
@@ -322,42 +361,58 @@ def main():
     small.model.update(dict(blocks=0, channels=1, value_hidden=1))
     small_model = task_lib.make_model(small, go)
     small_params = task_lib.init_params(small_model, go, jax.random.key(config.seed))
-    bare_sides = build_sides(small, small_model, small_params, label="near-free network: ")
-    bare_seconds = median_seconds_per_call(bare_sides, args.repeats, args.calls, label="near-free network: ")
-    bare = {name: statistics.median(s) for name, s in bare_seconds.items()}
+    label = "near-free network: "
+    bare_sides = build_sides(small, small_model, small_params, with_network=False, label=label)
+    bare_times = run_rounds(bare_sides, args.repeats, args.calls, label=label)
+    bare = {name: {c: med([r["call"][c] for r in rounds]) for c in (WALL, CPU)}
+            for name, rounds in bare_times.items()}
 
-  print(f"\nmedian of {args.repeats} rounds x {args.calls} call(s); one call = {moves} moves x {games} "
-        f"games = {moves_per_call} moves; per move = one search over the batch of {games} games:")
-  header = f"  {'side':9s} {'moves/s':>8s} {'s/call':>7s} {'ms/move':>8s}"
-  if net:
-    header += f" | {'fwd ms':>7s} {f'{sims + 1} fwd ms':>10s} {'net share':>9s} {'rest ms/move':>12s}"
-  if bare:
-    header += f" | {'search+rules ms/move':>20s} {'moves/s':>8s}"
-  print(header)
-  for name in call_s:
-    per_move = 1e3 * call_s[name] / moves
-    line = f"  {name:9s} {rate[name]:8.1f} {call_s[name]:7.2f} {per_move:8.1f}"
-    if net:
-      one, loop, _ = net[name]
-      line += f" | {1e3 * one:7.1f} {1e3 * loop:10.1f} {1e3 * loop / per_move:9.0%} {per_move - 1e3 * loop:12.1f}"
+  print(f"\nmedians of {args.repeats} rounds x {args.calls} call(s); one call = {moves} moves x {games} games "
+        f"= {moves_per_call} moves:")
+  print(f"  {'side':9s} {'moves/s':>8s} {'moves/CPU-s':>11s} {'s/call':>7s} {'CPU-s/call':>10s}")
+  for name in times:
+    print(f"  {name:9s} {rate[name][WALL]:8.2f} {rate[name][CPU]:11.2f} {call[name][WALL]:7.1f} "
+          f"{call[name][CPU]:10.1f}")
+
+  if not args.no_network or bare:
+    print(f"\nwhere the time of one move of all {games} games goes (one batched search), in CPU-ms (process "
+          "CPU time, less sensitive to other jobs than the wall clock):")
+    header = f"  {'side':9s} {'CPU-ms/move':>11s}"
+    if not args.no_network:
+      header += f" | {'fwd':>7s} {f'{sims + 1} fwd':>8s} {'net share':>9s} {'rest':>7s}"
     if bare:
-      line += f" | {1e3 * bare[name] / moves:20.1f} {moves_per_call / bare[name]:8.1f}"
-    print(line)
-  if net:
-    one, loop, gflop = net["project"]
-    if gflop:
-      print(f"  network: {gflop:.2f} GFLOP per batched forward pass ({gflop / games * 1e3:.0f} MFLOP per "
-            f"position); {gflop / one:.0f} GFLOP/s at top level, {gflop * (sims + 1) / loop:.0f} GFLOP/s "
-            "in the loop")
-    print("  net share = (sims + 1) looped forward passes / the time of one move; rest = the difference")
-  if bare:
-    print(f"  search+rules = self-play with a near-free network (GoNet 0 blocks x 1 channel); "
-          f"project / pgx+mctx = {bare['pgx+mctx'] / bare['project']:.2f}x on that part alone")
-  ratio = rate["project"] / rate["pgx+mctx"]
-  print(f"\nratio project / pgx+mctx = {ratio:.2f}x moves/s (goal >= 1.2x: "
-        f"{'met' if ratio >= 1.2 else 'not met'})")
-  print("  rounds (moves/s): " + "; ".join(
-      f"{name} " + ", ".join(f"{moves_per_call / s:.1f}" for s in seconds[name]) for name in seconds))
+      header += f" | {'search+rules':>12s} {'its share':>9s}"
+    print(header)
+    for name, rounds in times.items():
+      per_move = 1e3 * call[name][CPU] / moves
+      line = f"  {name:9s} {per_move:11.0f}"
+      if not args.no_network:  # shares per round (same load), then medians
+        one, loop = med(per_round(name, "one", CPU)), med(per_round(name, "loop", CPU))
+        share = med([r["loop"][CPU] * moves / r["call"][CPU] for r in rounds])
+        rest = med([1e3 * (r["call"][CPU] / moves - r["loop"][CPU]) for r in rounds])
+        line += f" | {1e3 * one:7.0f} {1e3 * loop:8.0f} {share:9.0%} {rest:7.0f}"
+      if bare:
+        line += f" | {1e3 * bare[name][CPU] / moves:12.0f} {bare[name][CPU] / call[name][CPU]:9.0%}"
+      print(line)
+    if not args.no_network:
+      print(f"  fwd: one batched forward pass of the {games} positions; {sims + 1} fwd: the network cost of one "
+            f"move (root + {sims} simulations, in a loop); net share: that / CPU-ms/move; rest: the difference")
+      one_wall, one_cpu = med(per_round("project", "one", WALL)), med(per_round("project", "one", CPU))
+      if gflop:
+        print(f"  network: {gflop:.2f} GFLOP per batched forward pass ({gflop / games * 1e3:.0f} MFLOP per "
+              f"position), {gflop / one_cpu:.0f} GFLOP per CPU-second, {gflop / one_wall:.0f} GFLOP/s by the "
+              "wall clock")
+    if bare:
+      print(f"  search+rules: the same self-play with a near-free network (GoNet 0 blocks x 1 channel); "
+            f"project / pgx+mctx = {bare['pgx+mctx'][CPU] / bare['project'][CPU]:.2f}x on that part alone "
+            f"({bare['pgx+mctx'][WALL] / bare['project'][WALL]:.2f}x by the wall clock)")
+
+  ratio = {c: rate["project"][c] / rate["pgx+mctx"][c] for c in (WALL, CPU)}
+  print(f"\nratio project / pgx+mctx = {ratio[WALL]:.2f}x moves/s by the wall clock, {ratio[CPU]:.2f}x moves "
+        f"per CPU-second (goal >= 1.2x)")
+  print("  rounds, moves/s (per CPU-s): " + "; ".join(
+      f"{name} " + ", ".join(f"{moves_per_call / r['call'][WALL]:.2f} ({moves_per_call / r['call'][CPU]:.2f})"
+                             for r in times[name]) for name in times))
 
 
 if __name__ == "__main__":

@@ -1,91 +1,97 @@
 """Atari PPO end to end: jaxai's PPO against a re-implementation of CleanRL's XLA-scan script, in one run.
 
-  python benchmarks/ppo_vs_cleanrl.py                       # Pong-v5; ~10 min on 2 shared CPU cores
-  python benchmarks/ppo_vs_cleanrl.py --iterations=3 --no-split      # a quick look (~3 min)
-  python benchmarks/ppo_vs_cleanrl.py --repeats=2           # sides alternated: P C, then C P
-  python benchmarks/ppo_vs_cleanrl.py --cleanrl_scan        # also CleanRL's scans as published (slow on CPU)
+  python benchmarks/ppo_vs_cleanrl.py                    # Pong-v5, 10 timed iterations per side
+  python benchmarks/ppo_vs_cleanrl.py --iterations=2 --no-split   # a quick look
+  python benchmarks/ppo_vs_cleanrl.py --env_id=Breakout-v5
+  python benchmarks/ppo_vs_cleanrl.py --cleanrl_scan     # also CleanRL's scans as published (very slow on CPU)
+  python benchmarks/ppo_vs_cleanrl.py --sides=cleanrl    # one side only (no ratio)
 
-FILLED IN BELOW: FIGURES.
+The whole default run takes ~10 minutes on 2 CPU cores at a load average of ~3 (and ~25 minutes
+at the 5-9 that other jobs caused during the measurement below): each side's compilation and
+warm-up iteration, then 10 + 10 timed iterations, the EnvPool figures and the micro-benchmarks.
 
-Both sides train the same thing at the same hyperparameters, which the script reads from
-configs/atari_ppo.py and checks against CleanRL's defaults before it starts: `--env_id` (Pong-v5 or
-Breakout-v5) with EnvPool's Atari preprocessing (84x84 gray, 4-frame stack, frame skip 4, up to 30
-no-ops, episodic life, reward clipping; the project's `jaxai.envs.envpool.ATARI_DEFAULTS` equal
-EnvPool's own defaults plus `episodic_life=True, reward_clip=True`, which is what CleanRL passes),
-8 envs in one synchronous pool (batch_size = num_envs = 8, num_threads 0 = EnvPool's choice), 128
-steps per iteration (1,024 env steps), 4 epochs x 4 minibatches of 256, Nature CNN shared by policy
-and value, Adam 2.5e-4 (annealed linearly) eps 1e-5, global gradient clipping 0.5, clip 0.1, entropy
-0.01, value 0.5 (unclipped value loss), gamma 0.99, GAE lambda 0.95, per-minibatch advantage
-normalization.
+@@FIGURES@@
+
+What runs. Both sides train the same thing at the same hyperparameters, which the script reads
+from configs/atari_ppo.py and checks against CleanRL's defaults before it starts (it stops if one
+differs): `--env_id` (Pong-v5 or Breakout-v5) with EnvPool's Atari preprocessing (84x84 gray,
+4-frame stack, frame skip 4, up to 30 no-ops, FIRE reset, no sticky actions, 27,000-step limit;
+`jaxai.envs.envpool.ATARI_DEFAULTS` are EnvPool's own defaults plus `episodic_life=True,
+reward_clip=True`, which is what CleanRL passes), 8 envs in one synchronous pool (batch_size =
+num_envs = 8, num_threads 0 = EnvPool's choice), 128 steps per iteration (1,024 env steps), 4 epochs
+x 4 minibatches of 256, the Nature CNN shared by policy and value, Adam 2.5e-4 annealed linearly
+to 0, eps 1e-5, global gradient clipping 0.5, clip 0.1, entropy 0.01, value 0.5 with the unclipped
+value loss, gamma 0.99, GAE lambda 0.95, per-minibatch advantage normalization, seed 1.
 
 project           configs/atari_ppo.py through `jaxai.tasks.make_task` and
                   `jaxai.core.trainer.train_and_evaluate`, in this process: what
                   `python -m jaxai.main --config=configs/atari_ppo.py --config.env_id=Pong-v5` runs,
-                  with --config.num_train_steps=warmup+iterations+1, log_every_steps=1,
+                  with num_train_steps = warmup + iterations + 1, log_every_steps=1,
                   eval_every_steps=0, checkpoint_every_steps=0 and the task's evaluators removed (so
-                  the final evaluation game does not run; the last step's checkpoint is still written,
-                  after the timing). The PPO task's update scans are unrolled (config.unroll_updates,
-                  the default). The task's data source is wrapped to time each `rows()` call (the
-                  rollout, blocked until its rows are ready); iteration k lasts from its `rows()` call
-                  to the next one, which covers the rollout, the train step, the trainer's metric
-                  read-back (every step here, log_every_steps=1) and its logging. Hence the extra
-                  train step: the last timed iteration ends when the next one starts.
-CleanRL-unrolled  `CleanRLPPO` below: a re-implementation of CleanRL's
-                  cleanrl/ppo_atari_envpool_xla_jax_scan.py training loop (its iteration body
-                  verbatim in structure: `rollout` = a `lax.scan` over 128 steps whose body samples
-                  actions with the Gumbel-max trick and steps the envs with EnvPool's XLA `step`
-                  (`envs.xla()`) and records episode statistics; `compute_gae`, a jitted reverse
-                  `lax.scan`; `update_ppo`, a jitted `lax.scan` over 4 epochs, each permuting the
-                  1,024 samples and running a `lax.scan` over 4 minibatches of `value_and_grad` of the
-                  PPO loss + `TrainState.apply_gradients`; then the host reads back the episode
-                  returns and the losses, as CleanRL's logging does), with one switch:
-                  `unroll=True` on the two update scans (epochs and minibatches), because XLA:CPU
-                  runs convolutions inside a `lax.scan` (a while loop) about 8x slower than
-                  outside one. With --cleanrl_scan it also runs unchanged (`unroll=1`, the published
-                  script, ~18 env steps/s here, so only --scan_iterations iterations).
-                  What differs from CleanRL's file, none of it in the timed computation's arithmetic:
-                  no tyro (hyperparameters come from the project config, checked equal to CleanRL's
-                  defaults), no TensorBoard writer / wandb / model saving (the values it would log
-                  are still read back to the host each iteration); EnvPool's gymnasium API instead
-                  of the gym one (gym is not installed): `done = terminated | truncated`, and the
-                  episode statistics use `truncated` where CleanRL reads
-                  info['TimeLimit.truncated']; `jax.tree.map` for the removed `jax.tree_map`; the
-                  networks are initialized on a zero observation instead of
-                  `observation_space.sample()`; and the rollout's `lax.scan` is called outside
-                  `jit` exactly as CleanRL does (JAX compiles it as one computation).
+                  no evaluation game runs; the final checkpoint is still written, after the timing).
+                  Its update scans are unrolled (config.unroll_updates, the default). The task's data
+                  source is wrapped to time each `rows()` call (the rollout, blocked until its rows
+                  are ready); iteration k lasts from its rollout's start to the next `rows()` call,
+                  so it covers the rollout, the train step, the trainer's metric read-back (every
+                  step here) and its logging; hence the one extra train step.
+CleanRL-unrolled  `CleanRLPPO` below: CleanRL's cleanrl/ppo_atari_envpool_xla_jax_scan.py training
+                  loop re-implemented: `rollout` = a `lax.scan` over 128 steps whose body samples
+                  actions (Gumbel-max), steps the envs with EnvPool's XLA `step` from `envs.xla()`
+                  and updates the episode statistics; `compute_gae`, a jitted reverse `lax.scan`;
+                  `update_ppo`, a jitted `lax.scan` over 4 epochs, each permuting the 1,024 samples
+                  and running a `lax.scan` over 4 minibatches of `value_and_grad` of the PPO loss
+                  and the Adam step; then the host reads back the episode returns, the learning
+                  rate and the last losses, as CleanRL's logging does. One switch: `unroll=True` on
+                  the two update scans (epochs and minibatches), because XLA:CPU runs the gradients
+                  of convolutions inside a while loop 13-25x slower than outside one (measured here
+                  per Nature-CNN layer on 256 observations; forward convolutions are not slower in a
+                  loop, so the rollout's scan is fine). --cleanrl_scan also runs the published
+                  scans (`unroll=1`, ~18 env steps/s on a quiet machine), --scan_iterations times.
+                  What differs from CleanRL's file, none of it in the arithmetic that is timed: no
+                  tyro (hyperparameters from the project config, checked equal to CleanRL's
+                  defaults), no TensorBoard writer / wandb / model saving (the values it logs are
+                  still read back every iteration); EnvPool's gymnasium API instead of gym's (gym is
+                  not installed): `done = terminated | truncated`, and the episode statistics use
+                  `truncated` where CleanRL reads info['TimeLimit.truncated']; `jax.tree.map` for
+                  the removed `jax.tree_map`; `TrainState(...)` built field by field and its Adam
+                  step written out (this flax's `TrainState.create` / `apply_gradients` reject a
+                  struct dataclass as params); networks initialized on a zero observation instead of
+                  `observation_space.sample()`. The rollout's `lax.scan` is called outside `jit`,
+                  as in CleanRL (JAX compiles it as one computation).
 
-Each side: compile = seconds JAX spent tracing, lowering and compiling (`jax.monitoring` duration
-events, overlapping ones merged) from the side's start to the end of its warm-up iterations;
-first-iteration extra = (time from the side's start, env creation included, to the end of the
-warm-up) - warm-up x the steady iteration time, i.e. what a user waits beyond steady training.
-Steady env steps/s = env steps / seconds over the --iterations iterations after --warmup (1024 env
-steps each; the rollout and the update are timed apart, blocking after the rollout). JAX compiles
-during the timed iterations are counted and printed (expected: 0).
+How it is timed. CleanRL-unrolled is built and warmed up first; then the project's trainer runs,
+and one timed CleanRL iteration runs just before each timed project iteration (from the wrapped
+source, before the project's rollout), so the two sides alternate iteration by iteration under the
+same machine load. Per side: compile = seconds JAX spent tracing, lowering and compiling
+(`jax.monitoring` duration events, nested ones merged) from the side's start to the end of its
+warm-up; first-iteration extra = (start, env creation included, to end of warm-up) - warm-up x the
+steady iteration time: what a user waits beyond steady training. Steady env steps/s = 1,024 x
+iterations / their seconds, with the rollout and the update timed apart (blocking after the
+rollout). JAX compilations during the timed iterations are counted (expected: 0).
 
 EnvPool random: the same pool (`envpool.make(env_id, env_type="gymnasium", num_envs=8,
-batch_size=8, num_threads=<config>, **ATARI_DEFAULTS)`) stepped with uniformly random actions,
---env_steps steps after a warm-up, three ways: (1) the host loop `pool.step(actions)`, (2) EnvPool's
-XLA `step` in a jitted `lax.scan` of 128 steps with the actions drawn inside jit (the interface
-both sides use), (3) jaxai's `Env.step` (the project's wrapper of (2): rows put in env-id order,
-episode bookkeeping) in the same scan. The gap is project steps/s vs (2).
+batch_size=8, num_threads=<config>, **ATARI_DEFAULTS)`) with uniformly random actions, --env_steps
+steps after a warm-up, three ways: (1) the host loop `pool.step(actions)`; (2) EnvPool's XLA `step`
+in a jitted `lax.scan` of 128 steps, actions drawn inside jit (the interface both sides use);
+(3) jaxai's `Env.step` (the project's wrapper of (2): rows in env-id order, episode bookkeeping) in
+the same scan. The gap is project steps/s / (2).
 
-Time split (--split, default on), in ms per 1,024-step iteration, from the timed iterations and
-jitted micro-benchmarks on random uint8 observations:
-  rollout  = measured: env stepping (EnvPool random, (2) or (3)) + the policy's forward passes on 8
-             observations at each of the 128 steps (a jitted `lax.scan` of the side's own
-             forward + sampling without env) + the rest (scan overhead, bookkeeping).
-  update   = measured: the network's forward + backward passes (one jitted `grad` of the side's
-             network on 256 observations, with a stand-in loss on the logits and value, times
-             4 x 4) + the rest (Adam, clipping, the minibatch gathers / permutations, GAE, the PPO
-             loss' elementwise math, the trainer's metrics).
+Time split (--split, default on), ms per 1,024-step iteration, from the timed iterations and jitted
+micro-benchmarks on random uint8 observations with each side's own network:
+  rollout  = env stepping (EnvPool random: (3) for the project, (2) for CleanRL) + policy forward
+             (8 observations at each of 128 steps: a jitted `lax.scan` of forward + sampling,
+             no env) + the rest (scan, transfers, bookkeeping; negative = noise between runs).
+  update   = network fwd+bwd (one jitted `grad` of the network on 256 observations with a
+             stand-in loss on logits and value, x 16) + the rest (Adam and clipping, minibatch
+             gathers / permutations, GAE, the loss' elementwise math, metrics).
 
-On a GPU (stated, not measured): XLA:GPU runs convolutions in while loops at full speed, so
-CleanRL's published scans need no unrolling, and the update of 16 Nature-CNN minibatch gradients
-takes milliseconds instead of seconds. Both sides then become bound by EnvPool, which steps the
-Atari emulators on host CPU threads (8 envs, one rollout at a time, no overlap with the update in
-either design), so expect both near the EnvPool random rate of the host's cores, a ratio project /
-CleanRL near 1, and unrolled update scans to cost compile time (16 inlined gradient steps) rather
-than save run time. This benchmark's 1.5x goal is about XLA:CPU.
+On a GPU (stated, not measured): XLA:GPU runs convolutions and their gradients in while loops at
+full speed (cuDNN), so CleanRL's published scans need no unrolling, and the 16 Nature-CNN minibatch
+gradients take milliseconds instead of tens of seconds. Both sides then become bound by EnvPool,
+which steps the emulators on host CPU threads while the rollout waits (8 envs, one synchronous pool,
+no overlap with the update in either design): expect both near EnvPool's random-action rate on the
+host's cores, a project / CleanRL ratio near 1, and unrolled update scans to cost compile time
+(16 inlined gradient steps) without saving run time there. The 1.5x goal is about XLA:CPU.
 """
 import argparse
 import dataclasses
@@ -205,7 +211,8 @@ class SideResult:
     return float(np.mean([u for _, u in self.iterations]))
 
 
-def steady_and_extra(start, warm_end, iterations, warmup):
+def first_iteration_extra(start, warm_end, iterations, warmup):
+  """Seconds from `start` to the end of the warm-up beyond `warmup` steady iterations."""
   steady = sum(c + u for c, u in iterations) / len(iterations)
   return (warm_end - start) - warmup * steady
 
@@ -214,10 +221,14 @@ def steady_and_extra(start, warm_end, iterations, warmup):
 # The project: configs/atari_ppo.py through the trainer, in this process.
 
 class TimedSource:
-  """The task's CollectionSource, with each `rows()` call timed (and blocked until its rows exist)."""
+  """The task's CollectionSource with each `rows()` call timed (blocked until its rows exist).
 
-  def __init__(self, inner):
-    self.inner, self.calls = inner, []  # (start, end) per rows() call
+  `partner()` (another side's iteration) runs at the start of calls `partner_calls` (a range),
+  before the rollout, so that the two sides alternate iteration by iteration."""
+
+  def __init__(self, inner, partner=None, partner_calls=range(0)):
+    self.inner, self.partner, self.partner_calls = inner, partner, partner_calls
+    self.calls = []  # per rows() call: (start, rollout start, rollout end); start < rollout start if partner ran
 
   def __getattr__(self, name):
     return getattr(self.inner, name)
@@ -225,46 +236,48 @@ class TimedSource:
   def rows(self, step, state):
     import jax
     start = time.perf_counter()
+    if self.partner is not None and len(self.calls) in self.partner_calls:
+      self.partner()
+    rollout_start = time.perf_counter()
     rows, metrics = self.inner.rows(step, state)
     jax.block_until_ready(rows)
-    self.calls.append((start, time.perf_counter()))
+    self.calls.append((start, rollout_start, time.perf_counter()))
     return rows, metrics
 
 
-def run_project(args, clock: CompileClock) -> SideResult:
+def run_project(args, clock: CompileClock, partner=None) -> SideResult:
+  """The project's PPO through its trainer; `partner()` runs before each timed iteration's rollout."""
   from absl import logging
   from jaxai import tasks
   from jaxai.core import trainer
   logging.set_verbosity(logging.WARNING)
   config = load_config(args.env_id)
   config.seed = args.seed
-  config.num_train_steps = args.warmup + args.iterations + 1
+  w, n = args.warmup, args.iterations
+  config.num_train_steps = w + n + 1
   config.log_every_steps = 1
   config.eval_every_steps = 0
   config.checkpoint_every_steps = 0
   workdir = tempfile.mkdtemp(prefix="jaxai_ppo_vs_cleanrl_")
   start = time.perf_counter()
   task = tasks.make_task(config)
-  source = TimedSource(task.source)
+  source = TimedSource(task.source, partner, range(w, w + n))
   task = dataclasses.replace(task, source=source, evaluators=())
   try:
-    _, results = trainer.train_and_evaluate(config, workdir, task)
+    trainer.train_and_evaluate(config, workdir, task)
   finally:
     env = getattr(source.inner.init_carry, "__self__", None)
     if env is not None:
       env.close()
     shutil.rmtree(workdir, ignore_errors=True)
   calls = source.calls
-  w, n = args.warmup, args.iterations
-  iterations = [(calls[k][1] - calls[k][0], calls[k + 1][0] - calls[k][1]) for k in range(w, w + n)]
+  # Iteration k: from its rollout's start to the start of call k + 1 (before the partner's iteration).
+  iterations = [(calls[k][2] - calls[k][1], calls[k + 1][0] - calls[k][2]) for k in range(w, w + n)]
   warm_end = calls[w][0]
   compile_s, compiles, top = clock.window(start, warm_end)
   _, while_timed, _ = clock.window(calls[w][0], calls[w + n][0])
-  steps = config.num_envs * config.num_steps
-  return SideResult("project (jaxai trainer)", iterations, steps, compile_s, compiles, top,
-                    steady_and_extra(start, warm_end, iterations, w), while_timed,
-                    note=f"trainer's own perf/env_steps_per_sec at the end: "
-                         f"{results.get('perf/env_steps_per_sec', float('nan')):,.0f}")
+  return SideResult("project (jaxai trainer)", iterations, config.num_envs * config.num_steps, compile_s,
+                    compiles, top, first_iteration_extra(start, warm_end, iterations, w), while_timed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,11 +369,18 @@ class CleanRLPPO:
       frac = 1.0 - (count // (n_mb * n_epochs)) / num_iterations
       return hp["learning_rate"] * frac
 
-    self.agent_state = TrainState.create(
-        apply_fn=None,
-        params=AgentParams(torso_params, actor.init(actor_key, hidden0), critic.init(critic_key, hidden0)),
-        tx=optax.chain(optax.clip_by_global_norm(hp["max_grad_norm"]),
-                       optax.inject_hyperparams(optax.adam)(learning_rate=linear_schedule, eps=hp["adam_eps"])))
+    params = AgentParams(torso_params, actor.init(actor_key, hidden0), critic.init(critic_key, hidden0))
+    tx = optax.chain(optax.clip_by_global_norm(hp["max_grad_norm"]),
+                     optax.inject_hyperparams(optax.adam)(learning_rate=linear_schedule, eps=hp["adam_eps"]))
+    # CleanRL's TrainState.create(apply_fn=None, params=..., tx=...), spelled out: this flax's
+    # `create` (and `apply_gradients`) test `"overwrite_with_gradient" in params`, which a struct
+    # dataclass does not support.
+    self.agent_state = TrainState(step=0, apply_fn=None, params=params, tx=tx, opt_state=tx.init(params))
+
+    def apply_gradients(state, grads):  # TrainState.apply_gradients, which has the same trouble.
+      updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+      return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                           opt_state=opt_state)
     torso_apply, actor_apply, critic_apply = (jax.jit(m.apply) for m in (torso, actor, critic))
 
     self.episode_stats = EpisodeStatistics(
@@ -450,7 +470,7 @@ class CleanRLPPO:
         def update_minibatch(agent_state, mb):
           (loss, (pg_loss, v_loss, entropy_loss, approx_kl)), grads = ppo_loss_grad_fn(
               agent_state.params, mb.obs, mb.actions, mb.logprobs, mb.advantages, mb.returns)
-          agent_state = agent_state.apply_gradients(grads=grads)
+          agent_state = apply_gradients(agent_state, grads)
           return agent_state, (loss, pg_loss, v_loss, entropy_loss, approx_kl, grads)
 
         agent_state, outs = jax.lax.scan(update_minibatch, agent_state, jax.tree.map(shuffle, storage),
@@ -508,22 +528,30 @@ class CleanRLPPO:
     self.envs.close()
 
 
-def run_cleanrl(args, config, hp, clock: CompileClock, unroll, name: str, iterations: int) -> SideResult:
-  start = time.perf_counter()
-  agent = CleanRLPPO(args.env_id, args.seed, config.env.num_threads, hp, unroll)
-  try:
+class CleanRLRun:
+  """A CleanRLPPO built and warmed up (compiled); `step()` runs and records one timed iteration."""
+
+  def __init__(self, args, config, hp, clock: CompileClock, unroll, name: str):
+    self.clock, self.name, self.hp, self.warmup = clock, name, hp, args.warmup
+    self.start = time.perf_counter()
+    self.agent = CleanRLPPO(args.env_id, args.seed, config.env.num_threads, hp, unroll)
     for _ in range(args.warmup):
-      agent.iteration()
-    warm_end = time.perf_counter()
-    timed = [agent.iteration() for _ in range(iterations)]
-    end = time.perf_counter()
-  finally:
-    agent.close()
-  compile_s, compiles, top = clock.window(start, warm_end)
-  _, while_timed, _ = clock.window(warm_end, end)
-  return SideResult(name, timed, hp["num_envs"] * hp["num_steps"], compile_s, compiles, top,
-                    steady_and_extra(start, warm_end, timed, args.warmup), while_timed,
-                    note=f"last iteration's loss {agent.last_log.get('loss', float('nan')):.4f}")
+      self.agent.iteration()
+    self.warm_end = time.perf_counter()
+    self.timed, self.windows = [], []  # (rollout s, update s) and (start, end) per timed iteration
+
+  def step(self):
+    start = time.perf_counter()
+    self.timed.append(self.agent.iteration())
+    self.windows.append((start, time.perf_counter()))
+
+  def finish(self) -> SideResult:
+    self.agent.close()
+    compile_s, compiles, top = self.clock.window(self.start, self.warm_end)
+    while_timed = sum(self.clock.window(a, b)[1] for a, b in self.windows)
+    return SideResult(self.name, self.timed, self.hp["num_envs"] * self.hp["num_steps"], compile_s, compiles, top,
+                      first_iteration_extra(self.start, self.warm_end, self.timed, self.warmup), while_timed,
+                      note=f"last loss {self.agent.last_log.get('loss', float('nan')):.4f}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -620,11 +648,11 @@ def micro_split(config, hp, num_actions: int, calls: int) -> dict:
   mb_obs = jnp.asarray(rng.integers(0, 256, (mb, 4, 84, 84), dtype=np.uint8))
 
   project_model = ppo.make_model(config, num_actions)
-  torso, actor, critic = cleanrl_networks(num_actions)
 
   class CleanRLNet(nn.Module):  # CleanRL's three modules, as one apply: logits, value.
     @nn.compact
     def __call__(self, x):
+      torso, actor, critic = cleanrl_networks(num_actions)
       h = torso(x)
       return actor(h), critic(h)[:, 0]
 
@@ -657,9 +685,8 @@ def micro_split(config, hp, num_actions: int, calls: int) -> dict:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--env_id", default="Pong-v5", choices=["Pong-v5", "Breakout-v5"])
-  parser.add_argument("--iterations", type=int, default=10, help="timed iterations (1,024 env steps each) per side and repeat")
-  parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first (they compile)")
-  parser.add_argument("--repeats", type=int, default=1, help="rounds of both sides, alternating which goes first")
+  parser.add_argument("--iterations", type=int, default=10, help="timed iterations (1,024 env steps each) per side")
+  parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per side first (they compile)")
   parser.add_argument("--env_steps", type=int, default=16_384, help="env steps per EnvPool random-action figure")
   parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
                       help="micro-benchmarks of the time split")
@@ -667,6 +694,8 @@ def main():
   parser.add_argument("--cleanrl_scan", action="store_true", help="also CleanRL's published (not unrolled) scans")
   parser.add_argument("--scan_iterations", type=int, default=2, help="timed iterations of --cleanrl_scan")
   parser.add_argument("--seed", type=int, default=1)
+  parser.add_argument("--sides", default="project,cleanrl",
+                      help="comma-separated sides to run: project, cleanrl (ratios need both)")
   args = parser.parse_args()
   if args.warmup < 1 or args.iterations < 1:
     parser.error("--warmup and --iterations must be >= 1")
@@ -686,60 +715,69 @@ def main():
   for k, v in rates.items():
     print(f"  EnvPool random, {k:34s} {v:8,.0f} env steps/s", flush=True)
 
-  results = {"project": [], "cleanrl": []}
-  for r in range(args.repeats):
-    order = ("project", "cleanrl") if r % 2 == 0 else ("cleanrl", "project")
-    for side in order:
-      if side == "project":
-        res = run_project(args, clock)
-      else:
-        res = run_cleanrl(args, config, hp, clock, True, "CleanRL-unrolled", args.iterations)
-      results[side].append(res)
-      loads.append(os.getloadavg()[0])
-      print(f"  [{r + 1}/{args.repeats}] {res.name:24s} {res.rate:7.1f} env steps/s  (rollout {res.collect_s:.2f} s "
-            f"+ update {res.update_s:.2f} s per iteration; per-iteration rates "
-            f"{', '.join(f'{res.env_steps_per_iteration / (c + u):.0f}' for c, u in res.iterations)}); "
-            f"compile {res.compile_s:.1f} s; load {loads[-1]:.2f}", flush=True)
+  sides = [x for x in ("project", "cleanrl") if x in args.sides.split(",")]
+  if not sides:
+    parser.error("--sides needs project and/or cleanrl")
+  results = {}
+  show = lambda res: print(
+      f"  {res.name:26s} {res.rate:7.1f} env steps/s  (rollout {res.collect_s:.2f} s + update {res.update_s:.2f} s "
+      f"per iteration; per iteration: {', '.join(f'{res.env_steps_per_iteration / (c + u):.0f}' for c, u in res.iterations)}); "
+      f"compile {res.compile_s:.1f} s; load {os.getloadavg()[0]:.2f}", flush=True)
+  cleanrl_run = None
+  if "cleanrl" in sides:  # built and warmed up (compiled) first; its timed iterations alternate with the project's.
+    cleanrl_run = CleanRLRun(args, config, hp, clock, True, "CleanRL-unrolled")
+    print(f"  CleanRL-unrolled built and warmed up in {cleanrl_run.warm_end - cleanrl_run.start:.1f} s", flush=True)
+  if "project" in sides:
+    results["project"] = run_project(args, clock, cleanrl_run.step if cleanrl_run else None)
+    loads.append(os.getloadavg()[0])
+  else:
+    for _ in range(args.iterations):
+      cleanrl_run.step()
+  if cleanrl_run:
+    results["cleanrl"] = cleanrl_run.finish()
+    loads.append(os.getloadavg()[0])
+  for res in results.values():
+    show(res)
   scan = None
   if args.cleanrl_scan:
-    scan = run_cleanrl(args, config, hp, clock, 1, "CleanRL-scan (published)", args.scan_iterations)
+    scan_run = CleanRLRun(args, config, hp, clock, 1, "CleanRL-scan (published)")
+    for _ in range(args.scan_iterations):
+      scan_run.step()
+    scan = scan_run.finish()
     loads.append(os.getloadavg()[0])
-    print(f"  {scan.name:24s} {scan.rate:7.1f} env steps/s  (rollout {scan.collect_s:.2f} s + update "
-          f"{scan.update_s:.2f} s per iteration); compile {scan.compile_s:.1f} s", flush=True)
+    show(scan)
 
   split = None
   if args.split:
-    split = micro_split(config, hp, int(__import__("envpool").make_spec(args.env_id).action_space.n),
-                        args.split_calls)
+    import envpool
+    split = micro_split(config, hp, int(envpool.make_spec(args.env_id).action_space.n), args.split_calls)
     loads.append(os.getloadavg()[0])
 
-  def merged(side):
-    runs = results[side]
-    return SideResult(runs[0].name, [it for run in runs for it in run.iterations], runs[0].env_steps_per_iteration,
-                      float(np.mean([x.compile_s for x in runs])), runs[0].compiles, runs[0].compile_top,
-                      float(np.mean([x.first_extra_s for x in runs])), sum(x.compiles_while_timed for x in runs),
-                      runs[-1].note)
-
-  project, cleanrl = merged("project"), merged("cleanrl")
+  shown = list(results.values()) + ([scan] if scan else [])
+  project, cleanrl = results.get("project"), results.get("cleanrl")
   xla_rate = rates["EnvPool XLA step in jitted scan"]
-  steps = project.env_steps_per_iteration
-  print(f"\n=== PPO end to end on {args.env_id}: {len(project.iterations)} timed iterations of {steps} env steps "
-        f"per side after {args.warmup} warm-up ({args.repeats} round(s), alternating), {os.cpu_count()} shared "
-        f"CPU cores, load average {min(loads):.1f}-{max(loads):.1f}, {time.perf_counter() - began:.0f} s in all")
+  steps = hp["num_envs"] * hp["num_steps"]
+  timed = len(shown[0].iterations) if shown else 0
+  print(f"\n=== PPO end to end on {args.env_id}: {timed} timed iterations of {steps} env steps per side after "
+        f"{args.warmup} warm-up (sides alternating by iteration), {os.cpu_count()} shared CPU cores, load "
+        f"average {min(loads):.1f}-{max(loads):.1f}, {time.perf_counter() - began:.0f} s in all")
   print(f"{'':26s} {'env steps/s':>11s} {'s/iteration':>11s} {'rollout s':>9s} {'update s':>9s} "
         f"{'compile s':>9s} {'1st-iter extra s':>16s} {'compiles (timed)':>16s}")
-  for res in [project, cleanrl] + ([scan] if scan else []):
+  for res in shown:
     print(f"{res.name:26s} {res.rate:11.1f} {res.seconds / len(res.iterations):11.2f} {res.collect_s:9.2f} "
           f"{res.update_s:9.2f} {res.compile_s:9.1f} {res.first_extra_s:16.1f} {res.compiles:9d} ({res.compiles_while_timed})")
-  for res in [project, cleanrl] + ([scan] if scan else []):
+  for res in shown:
     print(f"  {res.name}: most XLA compile time in " + ", ".join(f"{f} {s:.1f} s" for f, s in res.compile_top)
           + f"; {res.note}")
-  ratio = project.rate / cleanrl.rate
-  print(f"ratio project / CleanRL-unrolled: {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
-  print(f"project compile: {project.compile_s:.1f} s  (goal <= 15 s: {'met' if project.compile_s <= 15 else 'NOT met'}); "
-        f"CleanRL-unrolled {cleanrl.compile_s:.1f} s")
-  print(f"gap to EnvPool: project {project.rate:,.0f} / EnvPool random (XLA scan) {xla_rate:,.0f} env steps/s = "
-        f"{project.rate / xla_rate:.3f}  (CleanRL-unrolled {cleanrl.rate / xla_rate:.3f})")
+  if project and cleanrl:
+    ratio = project.rate / cleanrl.rate
+    print(f"ratio project / CleanRL-unrolled: {ratio:.2f}x  (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
+  if project:
+    print(f"project compile: {project.compile_s:.1f} s  (goal <= 15 s: {'met' if project.compile_s <= 15 else 'NOT met'})"
+          + (f"; CleanRL-unrolled {cleanrl.compile_s:.1f} s" if cleanrl else ""))
+  for res in shown:
+    print(f"gap to EnvPool: {res.name} {res.rate:,.1f} / EnvPool random (XLA scan) {xla_rate:,.0f} env steps/s = "
+          f"{res.rate / xla_rate:.3f}")
 
   if split:
     env_s = {"project": steps / rates["jaxai Env.step in jitted scan"], "cleanrl": steps / xla_rate}
@@ -747,17 +785,20 @@ def main():
           f"policy on {hp['num_envs']} obs x {hp['num_steps']} steps in a jitted scan; fwd+bwd = "
           f"{hp['update_epochs'] * hp['num_minibatches']} network gradients on minibatches of "
           f"{steps // hp['num_minibatches']}):")
-    for side, res in (("project", project), ("cleanrl", cleanrl)):
+    for side, res in results.items():
       total = res.seconds / len(res.iterations)
-      parts = [("rollout", res.collect_s), ("  env stepping", env_s[side]), ("  policy forward passes", split[side]["forward"]),
-               ("  rest of the rollout", res.collect_s - env_s[side] - split[side]["forward"]),
-               ("update", res.update_s), ("  network fwd+bwd", split[side]["grads"]),
-               ("  rest of the update", res.update_s - split[side]["grads"])]
-      print(f"  {res.name}: {total * 1e3:,.0f} ms = " + "; ".join(
-          f"{name.strip()} {s * 1e3:,.0f} ({100 * s / total:.0f}%)" for name, s in parts))
-  print(f"SUMMARY ppo_vs_cleanrl: {args.env_id} project {project.rate:.1f} vs CleanRL-unrolled {cleanrl.rate:.1f} "
-        f"env steps/s = {ratio:.2f}x; compile {project.compile_s:.1f} s vs {cleanrl.compile_s:.1f} s; "
-        f"EnvPool random {xla_rate:,.0f} env steps/s")
+      parts = [("rollout", res.collect_s), ("env stepping", env_s[side]), ("policy forward", split[side]["forward"]),
+               ("rest", res.collect_s - env_s[side] - split[side]["forward"]),
+               ("update", res.update_s), ("network fwd+bwd", split[side]["grads"]),
+               ("rest", res.update_s - split[side]["grads"])]
+      print(f"  {res.name}: {total * 1e3:,.0f} ms")
+      for i, (name, sec) in enumerate(parts):
+        indent = "    " if i in (0, 4) else "      "
+        print(f"{indent}{name:18s} {sec * 1e3:8,.0f} ms  {100 * sec / total:5.1f}%")
+  if project and cleanrl:
+    print(f"SUMMARY ppo_vs_cleanrl: {args.env_id} project {project.rate:.1f} vs CleanRL-unrolled {cleanrl.rate:.1f} "
+          f"env steps/s = {project.rate / cleanrl.rate:.2f}x; compile {project.compile_s:.1f} s vs "
+          f"{cleanrl.compile_s:.1f} s; EnvPool random {xla_rate:,.0f} env steps/s")
   return 0
 
 

@@ -1,6 +1,6 @@
 """Two processes x two fake devices (jax.distributed over gloo) train like one process with four
-devices, their checkpoint restores and continues in a single process, and a SIGTERM to one of them
-stops both at one step from which the same command resumes bitwise. One uninterrupted run
+devices, their checkpoint restores and continues in a single process (this test's), and a SIGTERM to
+one of them stops both at one step from which the same command resumes bitwise. One uninterrupted run
 (launch/local.py) is the reference of all three."""
 import shutil
 import signal
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxai import tasks
+from jaxai.core import trainer
 
 from tests.helpers import (DATA_DIR, REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, free_port,
                            leaves_with_paths, load_config, metrics_lines, restore_state, run_cli)
@@ -64,11 +65,16 @@ def test_two_processes_match_one_process_and_resume_in_one(two_processes, tmp_pa
   assert got.keys() == set(range(4, STEPS + 1, 4)) | {STEPS} and want.keys() == {4, 8, 12}
   np.testing.assert_allclose([got[k] for k in (4, 8, 12)], [want[k] for k in (4, 8, 12)], rtol=1e-5)
 
-  # The 2-process checkpoint restores in one process with one device, and training continues.
+  # The 2-process checkpoint restores in one process with one device (this one: the command line's
+  # trainer), and training continues from it: every new metrics record is past STEPS.
   resumed_dir = tmp_path / "resumed"
   shutil.copytree(two_processes, resumed_dir)
-  resumed = check_ok(run_cli("mnist_cnn.py:tiny", resumed_dir, dict(OVERRIDES, num_train_steps=STEPS + 4)))
-  assert f"Resumed from step {STEPS}" in resumed.stderr
+  config = load_config("mnist_cnn", dict(OVERRIDES, num_train_steps=STEPS + 4))
+  before = len(metrics_lines(resumed_dir))
+  state, _ = trainer.train_and_evaluate(config, str(resumed_dir), tasks.make_task(config))
+  assert int(state.step) == STEPS + 4
+  new = [r["step"] for r in metrics_lines(resumed_dir)[before:]]
+  assert new and min(new) > STEPS and max(new) == STEPS + 4, new
   assert checkpoint_steps(resumed_dir)[-1] == STEPS + 4
 
 
