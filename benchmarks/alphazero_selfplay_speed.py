@@ -31,8 +31,8 @@ Each side is compiled and run twice before timing (warm-up). Rounds alternate pr
 peer ... (--repeats each); each round times --calls collection calls; moves/s = moves per call (8 x games)
 / seconds per call, median over rounds; ratio = project / peer. Every figure is taken both by the wall
 clock and in process CPU time (all threads): on a shared machine the wall clock follows the other jobs'
-load (two default runs here gave wall-clock ratios of 1.34x and 0.86x for the same code), CPU time much
-less so.
+load (three default runs here gave wall-clock ratios of 1.34x, 0.86x and 0.98x for the same pipelines),
+CPU time less so (1.01x and 1.11x; it still varies ~10% between rounds).
 
 Where the time goes, per side. Network alone, on that side's own input planes (the same function and
 parameters): one batched forward pass of the --num_games positions (jitted, top level) and the
@@ -43,27 +43,29 @@ search, the rules and the bookkeeping (search+rules; its share = that / the full
 near-free figure is the sharper of the two (the derived one subtracts two noisy numbers).
 
 Measured on 2 shared CPU cores (jax 0.10.2 CPU, pgx 2.6.0, mctx 0.0.71; other jobs kept the load average
-at 5-10), defaults (64 games, 32 simulations, Gumbel, 8 moves per call, 3 rounds of 1 call per side;
-28 min in all, ~3 min of it compiling):
+at 4-10), defaults (64 games, 32 simulations, Gumbel, 8 moves per call, 3 rounds of 1 call per side;
+23 min in all, ~6 min of it compiling):
   side       moves/s moves/CPU-s  s/call CPU-s/call     CPU-ms/move: all   33 fwd (share)  search+rules (share)
-  project       3.90        6.17   131.1       83.0                10,374  10,203 (99%)       325 (3%)
-  pgx+mctx      4.53        6.13   113.1       83.5                10,440   8,065 (77%)       507 (5%)
-  ratio project / pgx+mctx = 0.86x moves/s by the wall clock, 1.01x per CPU-second; an earlier run of
-  the same code (wall clock only, load ~10): 3.8 vs 2.8 moves/s = 1.34x. Search+rules alone:
-  project / pgx+mctx = 1.56x per CPU-second (325 vs 507 CPU-ms per move of 64 games; 1.42x wall).
-  Network: 4.07 GFLOP per batched forward pass of 64 positions (64 MFLOP per position), ~340 CPU-ms,
-  i.e. 7-12 GFLOP/s on this shared machine.
+  project       4.89        9.58   104.6       53.4                 6,681   6,287 (97%)       219 (3%)
+  pgx+mctx      5.01        8.65   102.1       59.2                 7,395   8,209 (106%)      350 (5%)
+  ratio project / pgx+mctx = 0.98x moves/s by the wall clock, 1.11x per CPU-second; the rounds overlap
+  (project 8.8-9.9, pgx+mctx 8.3-9.9 moves per CPU-second). Two earlier default runs of the same
+  pipelines: 1.34x (wall clock only, load ~10) and 0.86x wall / 1.01x CPU. Search+rules alone:
+  project / pgx+mctx = 1.60x per CPU-second (219 vs 350 CPU-ms per move of 64 games; 1.58x wall; the
+  earlier run 1.56x). Network: 4.07 GFLOP per batched forward pass of 64 positions (64 MFLOP per
+  position), ~200 CPU-ms: 20 GFLOP per CPU-second, 10 GFLOP/s by the wall clock.
 So on CPU self-play is the network (~95-97% of the time, the same function on both sides); the project's
-search + rules are 1.56x faster than pgx + mctx's, but that part is 3-5% of the time, so the end-to-end
-ratio is ~1.0x (at most ~1.05x even with free search and rules), and the goal of >= 1.2x cannot be met
-on CPU while both sides evaluate the same network (32 + 1) x 64 times per move: it needs fewer or
-cheaper network evaluations per move in the project's path.
+search + rules are ~1.6x faster than pgx + mctx's, but that part is 3-5% of the time, so the end-to-end
+ratio is ~1.0x: with these figures it cannot exceed (7,395) / (7,395 - 350) = 1.05x even with free
+search and rules, and the 1.2x-1.3x single figures are the shared machine's noise. The goal of >= 1.2x
+cannot be met on CPU while both sides evaluate the same network (32 + 1) x 64 times per move: it needs
+fewer or cheaper network evaluations per move in the project's path.
 
 What a GPU user should expect (stated, not measured): there the same 4 GFLOP batch is well under a
 millisecond of math, and a forward pass costs little more than its ~30 kernel launches, while each
 simulation also runs the search's while-loops (walk, backup) and the rules as many small kernels; the
 network share falls from ~97% to a minority, and the ratio should move from ~1.0x towards the
-search+rules ratio (1.56x on CPU; on a GPU it depends on kernel counts rather than FLOPs; see also
+search+rules ratio (1.6x on CPU; on a GPU it depends on kernel counts rather than FLOPs; see also
 benchmarks/mcts_speed.py and benchmarks/go_engine_speed.py). Run this script there (try --num_games=256,
 the config's batch) to know.
 """
