@@ -233,19 +233,24 @@ def jax_worker(args):
   from jaxai.ops import losses
 
   cfg = json.loads(args._worker_cfg)
-  config = load_config()
+  if cfg.get("cache_dir"):  # XLA:CPU takes ~10-20 s per train-step program here; the cache keys include XLA_FLAGS.
+    jax.config.update("jax_compilation_cache_dir", cfg["cache_dir"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  import ml_collections
+  config = ml_collections.ConfigDict({"model": cfg["model"], "optimizer": cfg["optimizer"]})  # the orchestrator's
   batch, hw, feats, per_block = cfg["batch"], cfg["hw"], tuple(cfg["features"]), cfg["convs_per_block"]
   model = make_classifier(config.model, cfg["num_classes"])
   model_nobn = make_classifier(_with(config.model, batch_norm=False), cfg["num_classes"])
   model_nodrop = make_classifier(_with(config.model, dropout_rate=0.0), cfg["num_classes"])
   tx = optim.make_optimizer(config.optimizer, cfg["total_steps"])
+  opt_init = jax.jit(tx.init)
   rs = np.random.RandomState(0)
   x = jnp.asarray(rs.randn(batch, hw, hw, 1).astype(np.float32))  # normalized pixels, NHWC.
   y = jnp.asarray(rs.randint(0, cfg["num_classes"], batch).astype(np.int32))
   rng = jax.random.key(1)
-  variables = model.init(jax.random.key(0), x, train=False)
+  variables = jax.jit(lambda key: model.init(key, x, train=False))(jax.random.key(0))  # jitted: one program.
   params, bstats = variables["params"], variables["batch_stats"]
-  params_nobn = model_nobn.init(jax.random.key(0), x, train=False)["params"]
+  params_nobn = jax.jit(lambda key: model_nobn.init(key, x, train=False))(jax.random.key(0))["params"]
 
   # ---- the project's CNN
   def loss_project(params, bstats, x, rng, m=model):
@@ -364,14 +369,14 @@ def jax_worker(args):
       return jax.value_and_grad(lambda *a: loss_fn(*a)[0], argnums=wrt)(params, bstats, x, rng)
     return f
 
-  state = (params, bstats, tx.init(params))
+  state = (params, bstats, opt_init(params))
   builders = {
       "fwd": lambda: (loss_project, (params, bstats, x, rng), False),
       "fwd_dx": lambda: (grad_of(loss_project, 2), (params, bstats, x, rng), False),
       "fwd_dw": lambda: (grad_of(loss_project, 0), (params, bstats, x, rng), False),
       "fwd_bwd": lambda: (grad_of(loss_project, (0, 2)), (params, bstats, x, rng), False),
       "step": lambda: (train_step(loss_project), (state, x, rng), True),
-      "step_nobn": lambda: (step_nobn, ((params_nobn, tx.init(params_nobn)), x, rng), True),
+      "step_nobn": lambda: (step_nobn, ((params_nobn, opt_init(params_nobn)), x, rng), True),
   }
 
   def highest_step():
@@ -385,16 +390,15 @@ def jax_worker(args):
 
   def fn_step(name):
     _, layout, bn = name.split("-")
-    p, s = to_fn(params, bstats, layout)
+    p, s = jax.jit(to_fn, static_argnums=2)(params, bstats, layout)
     rate = jnp.asarray(config.model.dropout_rate, jnp.float32)
-    return train_step(fn_apply(layout, bn)), ((p, s, tx.init(p)), x, rng, rate), True
+    return train_step(fn_apply(layout, bn)), ((p, s, jax.jit(tx.init)(p)), x, rng, rate), True
 
   dn = ("NHWC", "HWIO", "NHWC")
   for i, (side, cin, cout) in enumerate(cfg["conv_shapes"]):
-    key = jax.random.split(jax.random.key(10 + i), 3)
-    xi = jax.random.normal(key[0], (batch, side, side, cin))
-    wi = jax.random.normal(key[1], (3, 3, cin, cout))
-    gi = jax.random.normal(key[2], (batch, side, side, cout))
+    rsi = np.random.RandomState(10 + i)
+    xi, wi, gi = (jnp.asarray(rsi.randn(*shape).astype(np.float32)) for shape in (
+        (batch, side, side, cin), (3, 3, cin, cout), (batch, side, side, cout)))
 
     def conv(x, w):
       return lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dn)
@@ -411,9 +415,14 @@ def jax_worker(args):
   if cfg.get("init"):
     save_torch_init(cfg["init"], params, x, y, hw // 2 ** len(feats), feats[-1])
     emit({"init": cfg["init"]})
-    loss, grads = jax.jit(jax.value_and_grad(lambda p: loss_project(p, bstats, x, rng, m=model_nodrop)[0]))(params)
-    check["project"] = {"loss": float(loss), "grad_norm": float(optax.global_norm(grads))}
+    @jax.jit
+    def loss_and_norm(p):
+      loss, grads = jax.value_and_grad(lambda p: loss_project(p, bstats, x, rng, m=model_nodrop)[0])(p)
+      return loss, optax.global_norm(grads)
+    loss, gnorm = loss_and_norm(params)
+    check["project"] = {"loss": float(loss), "grad_norm": float(gnorm)}
 
+  copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))  # jitted: eager ops would compile one by one.
   compiled, warm, compile_s, library = {}, {}, {}, {}
   for name in cfg["parts"]:
     fn, fargs, donate = fn_step(name) if name.startswith("fn-") else builders[name]()
@@ -423,10 +432,10 @@ def jax_worker(args):
     if name.startswith(("step", "fn-")):
       library[name] = library_calls(exe.as_text())
     if name.startswith("fn-"):
-      _, (loss, gnorm) = exe(jax.tree.map(jnp.copy, fargs[0]), *fargs[1:3], jnp.zeros((), jnp.float32))
+      _, (loss, gnorm) = exe(copy(fargs[0]), *fargs[1:3], jnp.zeros((), jnp.float32))
       check[name] = {"loss": float(loss), "grad_norm": float(gnorm)}
     if donate:  # own copies: a donated state is deleted, and the parts share the initial arrays.
-      fargs = (jax.tree.map(jnp.copy, fargs[0]),) + tuple(fargs[1:])
+      fargs = (copy(fargs[0]),) + tuple(fargs[1:])
     holder = {"args": fargs}
 
     def call(exe=exe, holder=holder, donate=donate):
@@ -598,6 +607,10 @@ def main():
                       help="the calls of each part are split into this many interleaved rounds")
   parser.add_argument("--variants", default=",".join(map(str, DEFAULT_VARIANTS)),
                       help="comma-separated indices into VARIANTS (default: the listed ones), 'all' or '' (none)")
+  parser.add_argument("--parts", default=",".join(MAIN_PARTS),
+                      help="comma-separated parts of the per-part table ('' for none)")
+  parser.add_argument("--compile_cache", default=os.path.join(tempfile.gettempdir(), "cnn_vs_pytorch_xla_cache"),
+                      help="JAX's persistent compilation cache (a later run skips most compilation); '' for none")
   parser.add_argument("--second_column", default=SECOND_COLUMN,
                       help=f"a JAX flag setting ({', '.join(FLAGS)}) for the table's third column; '' for none")
   parser.add_argument("--_worker", default="", help=argparse.SUPPRESS)
@@ -607,7 +620,7 @@ def main():
     return jax_worker(args)
 
   config = load_config()
-  feats, per_block = tuple(config.model.features), 2
+  feats, per_block = tuple(config.model.features), config.model.get("convs_per_block", 2)
   hw, shapes, cin = 28, [], 1
   for width in feats:
     for _ in range(per_block):
@@ -618,15 +631,20 @@ def main():
           "dense": config.model.dense, "dropout": config.model.dropout_rate, "num_classes": 10,
           "bn_momentum": 0.9, "eps": EPS, "lr": config.optimizer.learning_rate,
           "weight_decay": config.optimizer.weight_decay, "conv_shapes": shapes, "threads": 2,
-          "total_steps": int(config.num_epochs * 60_000 / config.batch_size)}
+          "total_steps": int(config.num_epochs * 60_000 / config.batch_size),
+          "model": config.model.to_dict(), "optimizer": config.optimizer.to_dict()}
   variants = VARIANTS if args.variants == "all" else [
       VARIANTS[int(i)] for i in args.variants.split(",") if i.strip()]
   second = args.second_column
   if second and second not in FLAGS:
     sys.exit(f"--second_column={second!r}: use one of {', '.join(FLAGS)} or ''")
-  jax_parts = {"default": list(MAIN_PARTS)}
+  main_parts = [p for p in args.parts.split(",") if p.strip()]
+  for p in main_parts:
+    if p not in MAIN_PARTS:
+      sys.exit(f"--parts: {p!r} is not one of {', '.join(MAIN_PARTS)}")
+  jax_parts = {"default": list(main_parts) or ["step"]}
   if second:
-    jax_parts.setdefault(second, []).extend(MAIN_PARTS)
+    jax_parts.setdefault(second, []).extend(main_parts)
   for w, part in variants:
     if part not in jax_parts.setdefault(w, []):
       jax_parts[w].append(part)
@@ -649,7 +667,7 @@ def main():
   for name, parts in jax_parts.items():  # started together: only compilation overlaps, no timing yet.
     env = dict(os.environ, XLA_FLAGS=FLAGS[name]) if FLAGS[name] else {
         k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    cfg = dict(base, parts=parts, init=init_path if name == "default" else "")
+    cfg = dict(base, parts=parts, init=init_path if name == "default" else "", cache_dir=args.compile_cache)
     workers[name] = Worker(name, [sys.executable, os.path.abspath(__file__), "--_worker=jax",
                                   "--_worker_cfg=" + json.dumps(cfg)], env, tmp)
   if workers["default"].wait_for("init") is None:
@@ -658,7 +676,7 @@ def main():
     script = os.path.join(tmp, "torch_worker.py")
     with open(script, "w") as f:
       f.write(TORCH_WORKER)
-    cfg = dict(base, parts=[p for p in MAIN_PARTS], init=init_path)
+    cfg = dict(base, parts=sorted(set(main_parts) | {"step"}, key=MAIN_PARTS.index), init=init_path)
     workers["torch"] = Worker("torch", [args.torch_python, script, json.dumps(cfg)], dict(os.environ), tmp)
   ready = workers["default"].wait_ready()
   if ready is None:
@@ -703,12 +721,12 @@ def main():
   # Main table: each part on the JAX worker, torch, then the second JAX column, alternating per part.
   t0 = time.perf_counter()
   sides = ["default", "torch"] + ([second] if second else [])
-  measure([(s, p) for p in MAIN_PARTS for s in sides])
+  measure([(s, p) for p in main_parts for s in sides])
   t_main = time.perf_counter() - t0
   # Variants: the full train step per variant, and torch's step, in the same rounds.
   t0 = time.perf_counter()
-  if variants:
-    measure([(w, p) for w, p in variants] + [("torch", "step")])
+  if variants:  # (those measured in the per-part table already keep their samples)
+    measure([(w, p) for w, p in variants if len(samples.get((w, p), [])) < args.min_calls] + [("torch", "step")])
   t_var = time.perf_counter() - t0
   for w in workers.values():
     w.close()
@@ -726,7 +744,7 @@ def main():
   print(head)
   print("-" * len(head))
   conv_sum = {s: 0.0 for s in sides}
-  for p in MAIN_PARTS:
+  for p in main_parts:
     if p.startswith("conv"):
       i, kind = int(p[4]), p.split("_")[1]
       side, ci, co = shapes[i]
@@ -741,18 +759,19 @@ def main():
       j2 = ms(second, p)
       row += f" | {fmt(j2, '12.1f')} {fmt(t / j2, '6.2f')}"
     print(row)
-  row = f"{'    sum of the 12 conv parts':<44} {fmt(conv_sum['default'])} {fmt(conv_sum.get('torch', float('nan')))} " \
-        f"{fmt(conv_sum.get('torch', float('nan')) / conv_sum['default'], '6.2f')} {'':7}"
-  if second:
-    row += f" | {fmt(conv_sum[second], '12.1f')} {fmt(conv_sum.get('torch', float('nan')) / conv_sum[second], '6.2f')}"
-  print(row)
-  for label, a, b in (("backward (4)-(1)", "fwd_bwd", "fwd"), ("BatchNorm's share (5)-(6)", "step", "step_nobn"),
-                      ("optimizer etc. (5)-(3)", "step", "fwd_dw")):
-    vals = [ms(s, a) - ms(s, b) for s in sides]
-    row = f"{'    ' + label:<44} {fmt(vals[0])} {fmt(vals[1])} {'':6} {'':7}"
+  if any(p.startswith("conv") for p in main_parts):
+    row = f"{'    sum of the 12 conv parts':<44} {fmt(conv_sum['default'])} {fmt(conv_sum.get('torch', float('nan')))} " \
+          f"{fmt(conv_sum.get('torch', float('nan')) / conv_sum['default'], '6.2f')} {'':7}"
     if second:
-      row += f" | {fmt(vals[2], '12.1f')}"
+      row += f" | {fmt(conv_sum[second], '12.1f')} {fmt(conv_sum.get('torch', float('nan')) / conv_sum[second], '6.2f')}"
     print(row)
+    for label, a, b in (("backward (4)-(1)", "fwd_bwd", "fwd"), ("BatchNorm's share (5)-(6)", "step", "step_nobn"),
+                        ("optimizer etc. (5)-(3)", "step", "fwd_dw")):
+      vals = [ms(s, a) - ms(s, b) for s in sides]
+      row = f"{'    ' + label:<44} {fmt(vals[0])} {fmt(vals[1])} {'':6} {'':7}"
+      if second:
+        row += f" | {fmt(vals[2], '12.1f')}"
+      print(row)
 
   batch = config.batch_size
   torch_step = ms("torch", "step") if not variants else median_ms(

@@ -59,31 +59,34 @@ CleanRL-unrolled  `CleanRLPPO` below: CleanRL's cleanrl/ppo_atari_envpool_xla_ja
                   `observation_space.sample()`. The rollout's `lax.scan` is called outside `jit`,
                   as in CleanRL (JAX compiles it as one computation).
 
-How it is timed. CleanRL-unrolled is built and warmed up first; then the project's trainer runs,
-and one timed CleanRL iteration runs just before each timed project iteration (from the wrapped
-source, before the project's rollout), so the two sides alternate iteration by iteration under the
-same machine load. Per side: compile = seconds JAX spent tracing, lowering and compiling
-(`jax.monitoring` duration events, nested ones merged) from the side's start to the end of its
-warm-up; first-iteration extra = (start, env creation included, to end of warm-up) - warm-up x the
-steady iteration time: what a user waits beyond steady training. Steady env steps/s = 1,024 x
-iterations / their seconds, with the rollout and the update timed apart (blocking after the
-rollout). JAX compilations during the timed iterations are counted (expected: 0).
+How it is timed. The probes below and CleanRL-unrolled are built and compiled first; then the
+project's trainer runs, and just before each timed project iteration (from the wrapped source,
+before the project's rollout) one timed CleanRL iteration and one round of probes run, so that the
+sides and the probes alternate iteration by iteration under the same machine load (other jobs on
+the 2 cores make it drift by 2x within minutes). Per side: compile = seconds JAX spent tracing,
+lowering and compiling (`jax.monitoring` duration events, nested ones merged) from the side's start
+to the end of its warm-up; first-iteration extra = (start, env creation included, to the end of the
+warm-up) - warm-up x the steady iteration time: what a user waits beyond steady training. Steady
+env steps/s = 1,024 x iterations / their seconds, the rollout and the update timed apart (blocking
+after the rollout). JAX compilations during the timed iterations are counted (expected: 0).
 
-EnvPool random: the same pool (`envpool.make(env_id, env_type="gymnasium", num_envs=8,
-batch_size=8, num_threads=<config>, **ATARI_DEFAULTS)`) with uniformly random actions, --env_steps
-steps after a warm-up, three ways: (1) the host loop `pool.step(actions)`; (2) EnvPool's XLA `step`
-in a jitted `lax.scan` of 128 steps, actions drawn inside jit (the interface both sides use);
-(3) jaxai's `Env.step` (the project's wrapper of (2): rows in env-id order, episode bookkeeping) in
-the same scan. The gap is project steps/s / (2).
+EnvPool random: a pool made as the project makes it (`envpool.make(env_id, env_type="gymnasium",
+num_envs=8, batch_size=8, num_threads=<config: 0>, **ATARI_DEFAULTS)`), uniformly random actions,
+three ways: (1) the host loop `pool.step(actions)`; (2) EnvPool's XLA `step` in a jitted `lax.scan`
+of 128 steps, actions drawn inside jit (the interface both sides use); (3) jaxai's `Env.step` (the
+project's wrapper of (2): rows in env-id order, episode bookkeeping) in the same scan. All three are
+measured before the sides run (--env_steps each); (2) and (3) also once per round between the timed
+iterations, and the gap is project steps/s / (2) from those rounds.
 
-Time split (--split, default on), ms per 1,024-step iteration, from the timed iterations and jitted
-micro-benchmarks on random uint8 observations with each side's own network:
-  rollout  = env stepping (EnvPool random: (3) for the project, (2) for CleanRL) + policy forward
-             (8 observations at each of 128 steps: a jitted `lax.scan` of forward + sampling,
-             no env) + the rest (scan, transfers, bookkeeping; negative = noise between runs).
-  update   = network fwd+bwd (one jitted `grad` of the network on 256 observations with a
-             stand-in loss on logits and value, x 16) + the rest (Adam and clipping, minibatch
-             gathers / permutations, GAE, the loss' elementwise math, metrics).
+Time split (--split, default on), ms per 1,024-step iteration: the sides' rollout and update times
+from the timed iterations, their parts from the probe rounds between them (random uint8
+observations, each side's own network):
+  rollout  = env stepping (EnvPool random, (3) for the project, (2) for CleanRL) + policy forward
+             (8 observations at each of 128 steps: a jitted `lax.scan` of forward + sampling, no
+             env) + the rest (scan, transfers, bookkeeping; negative = measurement noise).
+  update   = network fwd+bwd (one jitted `grad` of the network on 256 observations with a stand-in
+             loss on logits and value, --grads_per_round per round, x 16) + the rest (Adam and
+             clipping, minibatch gathers / permutations, GAE, the loss' elementwise math, metrics).
 
 On a GPU (stated, not measured): XLA:GPU runs convolutions and their gradients in while loops at
 full speed (cuDNN), so CleanRL's published scans need no unrolling, and the 16 Nature-CNN minibatch
@@ -359,8 +362,6 @@ class CleanRLPPO:
       returned_episode_lengths: jnp.array
 
     torso, actor, critic = cleanrl_networks(num_actions)
-    self.torso, self.actor, self.critic = torso, actor, critic
-    self.num_actions = num_actions
     obs0 = np.zeros((1,) + envs.observation_space.shape, envs.observation_space.dtype)
     torso_params = torso.init(torso_key, obs0)
     hidden0 = torso.apply(torso_params, obs0)
@@ -495,7 +496,6 @@ class CleanRLPPO:
       return agent_state, episode_stats, next_obs, next_done, storage, key, handle
 
     self._rollout, self._compute_gae, self._update_ppo = rollout, compute_gae, update_ppo
-    self._get_action_and_value = get_action_and_value
     self.key, self.handle = key, handle
     self.next_obs, _ = envs.reset()
     self.next_done = jnp.zeros(n_envs, dtype=jnp.bool_)
@@ -555,129 +555,149 @@ class CleanRLRun:
 
 
 # ----------------------------------------------------------------------------------------------
-# EnvPool alone, and the micro-benchmarks of the time split.
+# EnvPool with random actions, and the micro-benchmarks of the time split.
 
-def envpool_random(config, env_steps: int, length: int = 128) -> dict:
-  """Env steps/s of the pool with random actions: host loop, EnvPool XLA in a jitted scan, jaxai Env.step."""
-  import envpool
-  import jax
-  import jax.numpy as jnp
-  from jaxai.envs.envpool import ATARI_DEFAULTS
-  from jaxai.tasks.rl import common
-  n = config.num_envs
-  options = dict(ATARI_DEFAULTS, **common.env_options(config))
-  rates = {}
+class Probes:
+  """EnvPool with random actions and the networks' micro-benchmarks, each compiled at construction.
 
-  pool = envpool.make(config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=0, **options)
-  num_actions = int(pool.action_space.n)
-  rng = np.random.default_rng(0)
-  pool.reset()
-  for _ in range(100):
-    pool.step(rng.integers(0, num_actions, n))
-  steps = max(1, env_steps // n)
-  start = time.perf_counter()
-  for _ in range(steps):
-    pool.step(rng.integers(0, num_actions, n))
-  rates["host loop pool.step"] = steps * n / (time.perf_counter() - start)
+  Every method times one call: `env_host(steps)` the host loop `pool.step`; `env("xla")` 128 steps
+  of EnvPool's XLA `step` in a jitted `lax.scan`, actions drawn inside jit; `env("jaxai")` the same
+  with jaxai's `Env.step`; `forward(side)` the side's policy forward + sampling on 8 observations at
+  each of 128 steps (a jitted `lax.scan`, no env); `grad(side)` one jitted gradient of the side's
+  network on a 256-observation minibatch (stand-in loss on logits and value). `round()` runs one of
+  each (`grads_per_round` gradients per side) and records the seconds; rounds run between the timed
+  iterations, so they see the same machine load."""
 
-  handle, _, _, step_env = pool.xla()
-
-  @jax.jit
-  def xla_run(handle, key):
-    key, sub = jax.random.split(key)
-    actions = jax.random.randint(sub, (length, n), 0, num_actions)
-    def body(handle, action):
-      handle, (obs, reward, terminated, truncated, info) = step_env(handle, action)
-      return handle, reward.sum() + obs[:, -1, 0, 0].sum()
-    handle, out = jax.lax.scan(body, handle, actions)
-    return handle, key, out
-
-  calls = max(1, env_steps // (length * n))
-  key = jax.random.key(0)
-  handle, key, out = xla_run(handle, key)
-  jax.block_until_ready(out)
-  start = time.perf_counter()
-  for _ in range(calls):
-    handle, key, out = xla_run(handle, key)
-  jax.block_until_ready(out)
-  rates["EnvPool XLA step in jitted scan"] = calls * length * n / (time.perf_counter() - start)
-  pool.close()
-
-  env = common.make_env(config)
-
-  @jax.jit
-  def jaxai_run(carry, key):
-    key, sub = jax.random.split(key)
-    actions = jax.random.randint(sub, (length, n), 0, env.num_actions)
-    carry, tr = jax.lax.scan(env.step, carry, actions)
-    return carry, key, tr.reward
-
-  carry, key, out = jaxai_run(env.reset(), key)
-  jax.block_until_ready(out)
-  start = time.perf_counter()
-  for _ in range(calls):
-    carry, key, out = jaxai_run(carry, key)
-  jax.block_until_ready(out)
-  rates["jaxai Env.step in jitted scan"] = calls * length * n / (time.perf_counter() - start)
-  env.close()
-  return rates
-
-
-def _time_calls(fn, *args, calls: int) -> float:
-  import jax
-  jax.block_until_ready(fn(*args))
-  start = time.perf_counter()
-  for _ in range(calls):
-    out = fn(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / calls
-
-
-def micro_split(config, hp, num_actions: int, calls: int) -> dict:
-  """Seconds per iteration of each side's policy forward passes in the rollout (no env) and of the
-  update's 16 network forward + backward passes (no Adam, no gathers)."""
-  import flax.linen as nn
-  import jax
-  import jax.numpy as jnp
-  from jaxai.tasks.rl import ppo
-  n, t = hp["num_envs"], hp["num_steps"]
-  mb = n * t // hp["num_minibatches"]
-  updates = hp["num_minibatches"] * hp["update_epochs"]
-  rng = np.random.default_rng(0)
-  rollout_obs = jnp.asarray(rng.integers(0, 256, (t, n, 4, 84, 84), dtype=np.uint8))
-  mb_obs = jnp.asarray(rng.integers(0, 256, (mb, 4, 84, 84), dtype=np.uint8))
-
-  project_model = ppo.make_model(config, num_actions)
-
-  class CleanRLNet(nn.Module):  # CleanRL's three modules, as one apply: logits, value.
-    @nn.compact
-    def __call__(self, x):
-      torso, actor, critic = cleanrl_networks(num_actions)
-      h = torso(x)
-      return actor(h), critic(h)[:, 0]
-
-  out = {}
-  for side, model in (("project", project_model), ("cleanrl", CleanRLNet())):
-    params = model.init(jax.random.key(0), mb_obs[:1])
+  def __init__(self, config, hp, nets: bool, grads_per_round: int = 2, length: int = 128):
+    import envpool
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    from jaxai.envs.envpool import ATARI_DEFAULTS
+    from jaxai.tasks.rl import common, ppo
+    n = self.n = hp["num_envs"]
+    self.length, self.grads_per_round = length, grads_per_round
+    options = dict(ATARI_DEFAULTS, **common.env_options(config))
+    self.pool = pool = envpool.make(config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=0,
+                                    **options)
+    num_actions = self.num_actions = int(pool.action_space.n)
+    self._rng = np.random.default_rng(0)
+    pool.reset()
+    self.env_host(100)  # warm-up
+    handle, _, _, step_env = pool.xla()
 
     @jax.jit
-    def forward_scan(params, obs_seq, key):
-      def body(key, obs):
-        key, sub = jax.random.split(key)
-        logits, value = model.apply(params, obs)
-        action = jax.random.categorical(sub, logits)
-        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
-        return key, (action, log_prob, value)
-      return jax.lax.scan(body, key, obs_seq)
+    def xla_run(loop):
+      handle, key = loop
+      key, sub = jax.random.split(key)
 
-    def stand_in_loss(params, obs):
-      logits, value = model.apply(params, obs)
-      return jnp.mean(logits ** 2) + jnp.mean(value ** 2)
+      def body(handle, action):
+        handle, (obs, reward, terminated, truncated, info) = step_env(handle, action)
+        return handle, reward.sum() + obs[:, -1, 0, 0].sum()
 
-    grad = jax.jit(jax.grad(stand_in_loss))
-    out[side] = dict(forward=_time_calls(forward_scan, params, rollout_obs, jax.random.key(1), calls=calls),
-                     grads=updates * _time_calls(grad, params, mb_obs, calls=max(2, calls)))
-  return out
+      handle, _ = jax.lax.scan(body, handle, jax.random.randint(sub, (length, n), 0, num_actions))
+      return handle, key
+
+    self.jaxai_env = env = common.make_env(config)
+
+    @jax.jit
+    def jaxai_run(loop):
+      carry, key = loop
+      key, sub = jax.random.split(key)
+      carry, _ = jax.lax.scan(env.step, carry, jax.random.randint(sub, (length, n), 0, env.num_actions))
+      return carry, key
+
+    self._env_fns = {"xla": xla_run, "jaxai": jaxai_run}
+    self._env_loops = {"xla": (handle, jax.random.key(0)), "jaxai": (env.reset(), jax.random.key(0))}
+    self._nets = {}
+    if nets:
+      rng = np.random.default_rng(0)
+      rollout_obs = jnp.asarray(rng.integers(0, 256, (length, n, 4, 84, 84), dtype=np.uint8))
+      mb_obs = jnp.asarray(rng.integers(0, 256, (n * length // hp["num_minibatches"], 4, 84, 84), dtype=np.uint8))
+
+      class CleanRLNet(nn.Module):  # CleanRL's three modules, as one apply: logits, value.
+        @nn.compact
+        def __call__(self, x):
+          torso, actor, critic = cleanrl_networks(num_actions)
+          h = torso(x)
+          return actor(h), critic(h)[:, 0]
+
+      for side, model in (("project", ppo.make_model(config, num_actions)), ("cleanrl", CleanRLNet())):
+        params = model.init(jax.random.key(0), mb_obs[:1])
+
+        def forward_scan(params, key, model=model):
+          def body(key, obs):
+            key, sub = jax.random.split(key)
+            logits, value = model.apply(params, obs)
+            action = jax.random.categorical(sub, logits)
+            log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], -1)[:, 0]
+            return key, (action, log_prob, value)
+          return jax.lax.scan(body, key, rollout_obs)
+
+        def stand_in_loss(params, obs, model=model):
+          logits, value = model.apply(params, obs)
+          return jnp.mean(logits ** 2) + jnp.mean(value ** 2)
+
+        forward, grad = jax.jit(forward_scan), jax.jit(jax.grad(stand_in_loss))
+        jax.block_until_ready((forward(params, jax.random.key(1)), grad(params, mb_obs)))  # compile
+        self._nets[side] = (forward, grad, params, mb_obs)
+    for kind in self._env_fns:
+      self.env(kind)  # compile
+    self.times = {}
+
+  def env_host(self, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+      self.pool.step(self._rng.integers(0, self.num_actions, self.n))
+    return time.perf_counter() - start
+
+  def env(self, kind: str) -> float:
+    import jax
+    start = time.perf_counter()
+    self._env_loops[kind] = self._env_fns[kind](self._env_loops[kind])
+    jax.block_until_ready(self._env_loops[kind])
+    return time.perf_counter() - start
+
+  def forward(self, side: str) -> float:
+    import jax
+    forward, _, params, _ = self._nets[side]
+    start = time.perf_counter()
+    jax.block_until_ready(forward(params, jax.random.key(1)))
+    return time.perf_counter() - start
+
+  def grad(self, side: str) -> float:
+    import jax
+    _, grad, params, mb_obs = self._nets[side]
+    start = time.perf_counter()
+    jax.block_until_ready(grad(params, mb_obs))
+    return time.perf_counter() - start
+
+  def record(self, name: str, seconds: float):
+    self.times.setdefault(name, []).append(seconds)
+
+  def round(self):
+    for kind in self._env_fns:
+      self.record(f"env_{kind}", self.env(kind))
+    for side in self._nets:
+      self.record(f"forward_{side}", self.forward(side))
+      for _ in range(self.grads_per_round):
+        self.record(f"grad_{side}", self.grad(side))
+
+  def mean(self, name: str) -> float:
+    return float(np.mean(self.times[name]))
+
+  def rates(self, env_steps: int) -> dict:
+    """Env steps/s of the three ways of stepping the pool with random actions, ~env_steps each."""
+    per_call = self.n * self.length
+    calls = max(1, env_steps // per_call)
+    out = {"host loop pool.step": calls * per_call / self.env_host(calls * self.length)}
+    for kind, label in (("xla", "EnvPool XLA step in jitted scan"), ("jaxai", "jaxai Env.step in jitted scan")):
+      out[label] = calls * per_call / sum(self.env(kind) for _ in range(calls))
+    return out
+
+  def close(self):
+    self.pool.close()
+    self.jaxai_env.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -687,10 +707,12 @@ def main():
   parser.add_argument("--env_id", default="Pong-v5", choices=["Pong-v5", "Breakout-v5"])
   parser.add_argument("--iterations", type=int, default=10, help="timed iterations (1,024 env steps each) per side")
   parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per side first (they compile)")
-  parser.add_argument("--env_steps", type=int, default=16_384, help="env steps per EnvPool random-action figure")
+  parser.add_argument("--env_steps", type=int, default=8_192,
+                      help="env steps per EnvPool random-action figure, before the sides run")
   parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
                       help="micro-benchmarks of the time split")
-  parser.add_argument("--split_calls", type=int, default=2, help="timed calls per micro-benchmark")
+  parser.add_argument("--grads_per_round", type=int, default=2,
+                      help="network gradients timed per side between two timed iterations")
   parser.add_argument("--cleanrl_scan", action="store_true", help="also CleanRL's published (not unrolled) scans")
   parser.add_argument("--scan_iterations", type=int, default=2, help="timed iterations of --cleanrl_scan")
   parser.add_argument("--seed", type=int, default=1)
@@ -711,7 +733,8 @@ def main():
         f"{jax.default_backend()}, {os.cpu_count()} CPUs, load average {loads[0]:.2f}", flush=True)
   print("hyperparameters (equal on both sides): " + ", ".join(f"{k}={v}" for k, v in hp.items()), flush=True)
 
-  rates = envpool_random(config, args.env_steps)
+  probes = Probes(config, hp, nets=args.split, grads_per_round=args.grads_per_round)
+  rates = probes.rates(args.env_steps)
   for k, v in rates.items():
     print(f"  EnvPool random, {k:34s} {v:8,.0f} env steps/s", flush=True)
 
@@ -727,15 +750,22 @@ def main():
   if "cleanrl" in sides:  # built and warmed up (compiled) first; its timed iterations alternate with the project's.
     cleanrl_run = CleanRLRun(args, config, hp, clock, True, "CleanRL-unrolled")
     print(f"  CleanRL-unrolled built and warmed up in {cleanrl_run.warm_end - cleanrl_run.start:.1f} s", flush=True)
+
+  def between():  # before each timed project iteration: one timed CleanRL iteration, one round of probes.
+    if cleanrl_run:
+      cleanrl_run.step()
+    probes.round()
+
   if "project" in sides:
-    results["project"] = run_project(args, clock, cleanrl_run.step if cleanrl_run else None)
+    results["project"] = run_project(args, clock, between)
     loads.append(os.getloadavg()[0])
   else:
     for _ in range(args.iterations):
-      cleanrl_run.step()
+      between()
   if cleanrl_run:
     results["cleanrl"] = cleanrl_run.finish()
     loads.append(os.getloadavg()[0])
+  probes.close()
   for res in results.values():
     show(res)
   scan = None
@@ -747,16 +777,11 @@ def main():
     loads.append(os.getloadavg()[0])
     show(scan)
 
-  split = None
-  if args.split:
-    import envpool
-    split = micro_split(config, hp, int(envpool.make_spec(args.env_id).action_space.n), args.split_calls)
-    loads.append(os.getloadavg()[0])
-
   shown = list(results.values()) + ([scan] if scan else [])
   project, cleanrl = results.get("project"), results.get("cleanrl")
-  xla_rate = rates["EnvPool XLA step in jitted scan"]
   steps = hp["num_envs"] * hp["num_steps"]
+  during = {kind: steps / probes.mean(f"env_{kind}") for kind in ("xla", "jaxai")}  # between the timed iterations
+  xla_rate = during["xla"]
   timed = len(shown[0].iterations) if shown else 0
   print(f"\n=== PPO end to end on {args.env_id}: {timed} timed iterations of {steps} env steps per side after "
         f"{args.warmup} warm-up (sides alternating by iteration), {os.cpu_count()} shared CPU cores, load "
@@ -775,22 +800,26 @@ def main():
   if project:
     print(f"project compile: {project.compile_s:.1f} s  (goal <= 15 s: {'met' if project.compile_s <= 15 else 'NOT met'})"
           + (f"; CleanRL-unrolled {cleanrl.compile_s:.1f} s" if cleanrl else ""))
+  print(f"EnvPool random between the timed iterations: XLA step in a jitted scan {during['xla']:,.0f}, jaxai "
+        f"Env.step {during['jaxai']:,.0f} env steps/s (before them: {rates['EnvPool XLA step in jitted scan']:,.0f}, "
+        f"{rates['jaxai Env.step in jitted scan']:,.0f})")
   for res in shown:
     print(f"gap to EnvPool: {res.name} {res.rate:,.1f} / EnvPool random (XLA scan) {xla_rate:,.0f} env steps/s = "
           f"{res.rate / xla_rate:.3f}")
 
-  if split:
-    env_s = {"project": steps / rates["jaxai Env.step in jitted scan"], "cleanrl": steps / xla_rate}
-    print(f"\ntime split, ms per {steps}-step iteration (env = EnvPool random at the rates above; forward = the "
-          f"policy on {hp['num_envs']} obs x {hp['num_steps']} steps in a jitted scan; fwd+bwd = "
-          f"{hp['update_epochs'] * hp['num_minibatches']} network gradients on minibatches of "
-          f"{steps // hp['num_minibatches']}):")
+  if args.split:
+    updates = hp["update_epochs"] * hp["num_minibatches"]
+    env_s = {"project": probes.mean("env_jaxai"), "cleanrl": probes.mean("env_xla")}
+    print(f"\ntime split, ms per {steps}-step iteration: means over the timed iterations and over the probes run "
+          f"between them. env = EnvPool random (jaxai Env.step for the project, EnvPool's XLA step for CleanRL); "
+          f"forward = the policy on {hp['num_envs']} obs x {hp['num_steps']} steps in a jitted scan; "
+          f"fwd+bwd = {updates} x one network gradient on {steps // hp['num_minibatches']} obs:")
     for side, res in results.items():
       total = res.seconds / len(res.iterations)
-      parts = [("rollout", res.collect_s), ("env stepping", env_s[side]), ("policy forward", split[side]["forward"]),
-               ("rest", res.collect_s - env_s[side] - split[side]["forward"]),
-               ("update", res.update_s), ("network fwd+bwd", split[side]["grads"]),
-               ("rest", res.update_s - split[side]["grads"])]
+      forward, grads = probes.mean(f"forward_{side}"), updates * probes.mean(f"grad_{side}")
+      parts = [("rollout", res.collect_s), ("env stepping", env_s[side]), ("policy forward", forward),
+               ("rest", res.collect_s - env_s[side] - forward),
+               ("update", res.update_s), ("network fwd+bwd", grads), ("rest", res.update_s - grads)]
       print(f"  {res.name}: {total * 1e3:,.0f} ms")
       for i, (name, sec) in enumerate(parts):
         indent = "    " if i in (0, 4) else "      "
