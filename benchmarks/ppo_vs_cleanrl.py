@@ -6,11 +6,36 @@
   python benchmarks/ppo_vs_cleanrl.py --cleanrl_scan     # also CleanRL's scans as published (very slow on CPU)
   python benchmarks/ppo_vs_cleanrl.py --sides=cleanrl    # one side only (no ratio)
 
-The whole default run takes ~10 minutes on 2 CPU cores at a load average of ~3 (and ~25 minutes
-at the 5-9 that other jobs caused during the measurement below): each side's compilation and
-warm-up iteration, then 10 + 10 timed iterations, the EnvPool figures and the micro-benchmarks.
+Measured with `python benchmarks/ppo_vs_cleanrl.py` (the defaults: Pong-v5, 10 timed iterations
+per side after 1 warm-up), jax 0.10.2 CPU backend, 2 CPU cores shared with other jobs at a load
+average of 9-16 during the run (so every figure is several times below what the 2 cores give
+alone: EnvPool random ran at 550-730 env steps/s here, 3,400-6,900 in benchmarks/rl_throughput.py's
+measurements at load 2-4); 1,138 s in all (~4-5 minutes expected on the 2 cores alone):
 
-@@FIGURES@@
+                            env steps/s  s/iteration  rollout s  update s  compile s  1st-iteration extra s
+  project (jaxai trainer)       35.8        28.58        2.57      26.01      84.5          94.3
+  CleanRL-unrolled              32.3        31.71        3.37      28.34      75.5          81.0
+  ratio project / CleanRL-unrolled 1.11x (goal >= 1.5x: not met); two earlier runs of this script
+  (at load 5-12, 1 and 10 timed iterations) gave 0.95x and 0.99x: the same arithmetic, equal within
+  noise (per-iteration rates 31-42 vs 24-40 env steps/s in this run).
+  project compile 84.5 s (goal <= 15 s: not met): XLA compile of the train step 61.1 s (16 unrolled
+  gradient steps), init 9.9 s, rollout 7.8 s; CleanRL-unrolled 75.5 s (update_ppo 67.0 s). No
+  compilation during the timed iterations on either side.
+  EnvPool random (8 envs, num_threads 0): host loop 601, XLA step in a jitted scan 669, jaxai
+  Env.step 731 env steps/s before the sides; 550 and 679 between the timed iterations. Gap: project
+  35.8 / 550 = 0.065 of EnvPool's random-action rate (CleanRL-unrolled 0.059).
+  Where the project's 28.6 s per iteration go: rollout 2.6 s (9%; env stepping 1.5 s and the 128
+  policy forward passes 1.8 s, measured apart, which overlap nothing and so add up to more than the
+  rollout: noise at this load); update 26.0 s (91%), of which the network's 16 forward + backward
+  passes alone take 29.4 s, i.e. all of it: Adam, the minibatch gathers, GAE and the loss are lost
+  in the noise. CleanRL-unrolled the same: rollout 3.4 s (11%), update 28.3 s (89%) against 29.9 s
+  of network gradients.
+  What would help, measured apart (interleaved A/B of the project's train step as the trainer
+  compiles it, same rows, load 6-9): computing the three convolutions as patches @ kernel (space to
+  depth, shifted views, one matmul; same parameters) in the update makes its gradients run as fast
+  inside `lax.scan` as outside, so the update scans need no unrolling: train step 21-27 s instead
+  of 39-42 s (1.6x) and its compile 17.9 s instead of 80.7 s (4.5x less). The rollout should keep
+  `nn.Conv` (its 8-observation forward passes are slower as matmuls: 5.3-6.1 s vs 3.4-4.9 s).
 
 What runs. Both sides train the same thing at the same hyperparameters, which the script reads
 from configs/atari_ppo.py and checks against CleanRL's defaults before it starts (it stops if one
@@ -46,7 +71,8 @@ CleanRL-unrolled  `CleanRLPPO` below: CleanRL's cleanrl/ppo_atari_envpool_xla_ja
                   of convolutions inside a while loop 13-25x slower than outside one (measured here
                   per Nature-CNN layer on 256 observations; forward convolutions are not slower in a
                   loop, so the rollout's scan is fine). --cleanrl_scan also runs the published
-                  scans (`unroll=1`, ~18 env steps/s on a quiet machine), --scan_iterations times.
+                  scans (`unroll=1`; ~18 env steps/s by the issue's figure, not run for the figures
+                  above), --scan_iterations timed iterations after the warm-up.
                   What differs from CleanRL's file, none of it in the arithmetic that is timed: no
                   tyro (hyperparameters from the project config, checked equal to CleanRL's
                   defaults), no TensorBoard writer / wandb / model saving (the values it logs are
