@@ -16,7 +16,7 @@ measurements at load 2-4); 1,138 s in all (~4-5 minutes expected on the 2 cores 
   project (jaxai trainer)       35.8        28.58        2.57      26.01      84.5          94.3
   CleanRL-unrolled              32.3        31.71        3.37      28.34      75.5          81.0
   ratio project / CleanRL-unrolled 1.11x (goal >= 1.5x: not met); two earlier runs of this script
-  (at load 5-12, 1 and 10 timed iterations) gave 0.95x and 0.99x: the same arithmetic, equal within
+  (at load 4-12, 1 and 10 timed iterations) gave 0.95x and 0.99x: the same arithmetic, equal within
   noise (per-iteration rates 31-42 vs 24-40 env steps/s in this run).
   project compile 84.5 s (goal <= 15 s: not met): XLA compile of the train step 61.1 s (16 unrolled
   gradient steps), init 9.9 s, rollout 7.8 s; CleanRL-unrolled 75.5 s (update_ppo 67.0 s). No
@@ -25,8 +25,7 @@ measurements at load 2-4); 1,138 s in all (~4-5 minutes expected on the 2 cores 
   Env.step 731 env steps/s before the sides; 550 and 679 between the timed iterations. Gap: project
   35.8 / 550 = 0.065 of EnvPool's random-action rate (CleanRL-unrolled 0.059).
   Where the project's 28.6 s per iteration go: rollout 2.6 s (9%; env stepping 1.5 s and the 128
-  policy forward passes 1.8 s, measured apart, which overlap nothing and so add up to more than the
-  rollout: noise at this load); update 26.0 s (91%), of which the network's 16 forward + backward
+  policy forward passes 1.8 s, measured apart, add up to more than the rollout: noise at this load); update 26.0 s (91%), of which the network's 16 forward + backward
   passes alone take 29.4 s, i.e. all of it: Adam, the minibatch gathers, GAE and the loss are lost
   in the noise. CleanRL-unrolled the same: rollout 3.4 s (11%), update 28.3 s (89%) against 29.9 s
   of network gradients.
@@ -34,8 +33,11 @@ measurements at load 2-4); 1,138 s in all (~4-5 minutes expected on the 2 cores 
   compiles it, same rows, load 6-9): computing the three convolutions as patches @ kernel (space to
   depth, shifted views, one matmul; same parameters) in the update makes its gradients run as fast
   inside `lax.scan` as outside, so the update scans need no unrolling: train step 21-27 s instead
-  of 39-42 s (1.6x) and its compile 17.9 s instead of 80.7 s (4.5x less). The rollout should keep
-  `nn.Conv` (its 8-observation forward passes are slower as matmuls: 5.3-6.1 s vs 3.4-4.9 s).
+  of 39-42 s (1.6x) and its compile 17.9 s instead of 80.7 s (4.5x less); with the rollout kept on
+  `nn.Conv` (its 8-observation forward passes are slower as matmuls: 5.3-6.1 s vs 3.4-4.9 s) that
+  is ~1.5x end to end (estimated: (4.2 + 40.1) / (4.2 + 24.7) s per iteration), at the goal but not
+  clearly past it; init (10-16 s) and rollout (8-18 s) compilation remain above the 15 s goal at
+  that load.
 
 What runs. Both sides train the same thing at the same hyperparameters, which the script reads
 from configs/atari_ppo.py and checks against CleanRL's defaults before it starts (it stops if one
