@@ -64,8 +64,9 @@ VARIANTS = [
     ("onednn", "step"),
     ("ynn_off", "fn-NCHW-flax"),
     ("ynn_off", "fn-NHWC-fused"),
+    ("default", "fn-NHWC-flax-im2col"),
 ]
-DEFAULT_VARIANTS = list(range(len(VARIANTS)))
+DEFAULT_VARIANTS = [0, 1, 3, 4, 5, 6, 7, 8, 9, 11, 12]  # 2 (the project's step, rewritten in lax) and 10 by index.
 
 
 def variant_title(worker: str, part: str) -> str:
@@ -74,10 +75,12 @@ def variant_title(worker: str, part: str) -> str:
   elif part == "step_highest":
     what = "project CNN, precision HIGHEST"
   else:
-    _, layout, bn = part.split("-")
+    _, layout, bn, *conv_kind = part.split("-")
     what = f"lax {layout}/{'HWIO' if layout == 'NHWC' else 'OIHW'}, " + {
         "flax": "BN as flax (one pass)", "twopass": "BN two-pass variance",
         "fused": "BN+relu fused, custom VJP"}[bn]
+    if conv_kind:
+      what = f"lax NHWC/HWIO, conv weight grad as im2col matmul"
   return f"{what:<48} {worker}"
 
 
@@ -334,9 +337,36 @@ def jax_worker(args):
     f.defvjp(fwd, bwd)
     return f
 
-  def fn_apply(layout, bn, precision=None):
+  def conv_im2col_dw(dn):
+    """lax's conv with a custom VJP whose weight gradient is one matmul of the 3x3 patches (im2col) with
+    the output gradient, instead of the convolution over the batch that autodiff emits (NHWC only)."""
+    def plain(x, w):
+      return lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=dn)
+
+    @jax.custom_vjp
+    def conv(x, w):
+      return plain(x, w)
+
+    def fwd(x, w):
+      return plain(x, w), (x, w)
+
+    def bwd(res, g):
+      x, w = res
+      dx = jax.vjp(lambda x: plain(x, w), x)[1](g)[0]
+      side_h, side_w, cin = x.shape[1:]
+      xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+      patches = jnp.concatenate([xp[:, i:i + side_h, j:j + side_w, :] for i in range(3) for j in range(3)], -1)
+      dw = jnp.dot(patches.reshape(-1, 9 * cin).T, g.reshape(-1, g.shape[-1]))
+      return dx, dw.reshape(w.shape)
+
+    conv.defvjp(fwd, bwd)
+    return conv
+
+  def fn_apply(layout, bn, conv_kind="lax", precision=None):
     nchw = layout == "NCHW"
     dn = ("NCHW", "OIHW", "NCHW") if nchw else ("NHWC", "HWIO", "NHWC")
+    if conv_kind == "im2col":
+      im2col = conv_im2col_dw(dn)
     axes, shp = ((0, 2, 3), (1, -1, 1, 1)) if nchw else ((0, 1, 2), (1, 1, 1, -1))
     norm = {"flax": bn_flax, "twopass": bn_twopass, "fused": bn_fused}[bn](axes, shp)
     window = (1, 1, 2, 2) if nchw else (1, 2, 2, 1)
@@ -347,8 +377,11 @@ def jax_worker(args):
       new_s, i = {}, 0
       for _ in feats:
         for _ in range(per_block):
-          h = lax.conv_general_dilated(h, p[f"conv{i}"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=dn,
-                                       precision=precision)
+          if conv_kind == "im2col":
+            h = im2col(h, p[f"conv{i}"])
+          else:
+            h = lax.conv_general_dilated(h, p[f"conv{i}"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=dn,
+                                         precision=precision)
           h, mean, var = norm(h, p[f"bn{i}"]["scale"], p[f"bn{i}"]["bias"])
           old = s[f"bn{i}"]
           new_s[f"bn{i}"] = {"mean": momentum * old["mean"] + (1 - momentum) * mean,
@@ -389,10 +422,10 @@ def jax_worker(args):
   builders["step_highest"] = highest_step
 
   def fn_step(name):
-    _, layout, bn = name.split("-")
+    _, layout, bn, *conv_kind = name.split("-")
     p, s = jax.jit(to_fn, static_argnums=2)(params, bstats, layout)
     rate = jnp.asarray(config.model.dropout_rate, jnp.float32)
-    return train_step(fn_apply(layout, bn)), ((p, s, jax.jit(tx.init)(p)), x, rng, rate), True
+    return train_step(fn_apply(layout, bn, *conv_kind)), ((p, s, jax.jit(tx.init)(p)), x, rng, rate), True
 
   dn = ("NHWC", "HWIO", "NHWC")
   for i, (side, cin, cout) in enumerate(cfg["conv_shapes"]):
@@ -431,6 +464,9 @@ def jax_worker(args):
     compile_s[name] = time.perf_counter() - start
     if name.startswith(("step", "fn-")):
       library[name] = library_calls(exe.as_text())
+      cost = exe.cost_analysis()
+      cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+      library[name]["gflop"] = round(cost.get("flops", float("nan")) / 1e9, 2)
     if name.startswith("fn-"):
       _, (loss, gnorm) = exe(copy(fargs[0]), *fargs[1:3], jnp.zeros((), jnp.float32))
       check[name] = {"loss": float(loss), "grad_norm": float(gnorm)}
@@ -601,9 +637,9 @@ def main():
   parser.add_argument("--seconds", type=float, default=3.0,
                       help="timed seconds per part per side, within [min_calls, max_calls] calls")
   parser.add_argument("--conv_seconds", type=float, default=1.5, help="the same for the conv parts (7)")
-  parser.add_argument("--min_calls", type=int, default=5)
+  parser.add_argument("--min_calls", type=int, default=6)
   parser.add_argument("--max_calls", type=int, default=50)
-  parser.add_argument("--rounds", type=int, default=2,
+  parser.add_argument("--rounds", type=int, default=3,
                       help="the calls of each part are split into this many interleaved rounds")
   parser.add_argument("--variants", default=",".join(map(str, DEFAULT_VARIANTS)),
                       help="comma-separated indices into VARIANTS (default: the listed ones), 'all' or '' (none)")
@@ -690,6 +726,8 @@ def main():
         f"{ready['compile_s']['step']:.1f} s)" + (f"; torch {live['torch'].ready['version']}, "
                                                f"{live['torch'].ready['threads']} threads" if 'torch' in live else ""),
         flush=True)
+  gflop = ready["library"]["step"]["gflop"]
+  print(f"XLA's cost analysis of the train step: {gflop:.1f} GFLOP per step of {config.batch_size} images")
   checks = ready["check"]
   line = f"same math (dropout off, the same initial weights and batch): loss JAX {checks['project']['loss']:.6f}"
   if "torch" in live:
@@ -759,14 +797,18 @@ def main():
       j2 = ms(second, p)
       row += f" | {fmt(j2, '12.1f')} {fmt(t / j2, '6.2f')}"
     print(row)
-  if any(p.startswith("conv") for p in main_parts):
-    row = f"{'    sum of the 12 conv parts':<44} {fmt(conv_sum['default'])} {fmt(conv_sum.get('torch', float('nan')))} " \
-          f"{fmt(conv_sum.get('torch', float('nan')) / conv_sum['default'], '6.2f')} {'':7}"
+  nan = float("nan")
+  conv_parts = [p for p in main_parts if p.startswith("conv")]
+  if conv_parts:
+    tc = conv_sum["torch"] if "torch" in live else nan
+    row = f"{f'    sum of the {len(conv_parts)} conv parts':<44} {fmt(conv_sum['default'])} {fmt(tc)} " \
+          f"{fmt(tc / conv_sum['default'], '6.2f')} {'':7}"
     if second:
-      row += f" | {fmt(conv_sum[second], '12.1f')} {fmt(conv_sum.get('torch', float('nan')) / conv_sum[second], '6.2f')}"
+      row += f" | {fmt(conv_sum[second], '12.1f')} {fmt(tc / conv_sum[second], '6.2f')}"
     print(row)
-    for label, a, b in (("backward (4)-(1)", "fwd_bwd", "fwd"), ("BatchNorm's share (5)-(6)", "step", "step_nobn"),
-                        ("optimizer etc. (5)-(3)", "step", "fwd_dw")):
+  for label, a, b in (("backward (4)-(1)", "fwd_bwd", "fwd"), ("BatchNorm's share (5)-(6)", "step", "step_nobn"),
+                      ("AdamW and BN-state update (5)-(3)", "step", "fwd_dw")):
+    if a in main_parts and b in main_parts:
       vals = [ms(s, a) - ms(s, b) for s in sides]
       row = f"{'    ' + label:<44} {fmt(vals[0])} {fmt(vals[1])} {'':6} {'':7}"
       if second:
@@ -774,50 +816,56 @@ def main():
       print(row)
 
   batch = config.batch_size
-  torch_step = ms("torch", "step") if not variants else median_ms(
-      samples.get(("torch", "step"), []))
+  have_peer = "torch" in live and samples.get(("torch", "step"))
+  torch_step = median_ms(samples.get(("torch", "step"), []))
   if variants:
-    print(f"\nTrain-step variants (5): images/s = {batch} / median step time; torch's step measured in the same rounds")
+    print(f"\nTrain-step variants (5): images/s = {batch} / median step time" +
+          ("; torch's step measured in the same rounds" if have_peer else ""))
     head = f"{'JAX formulation':<48} {'XLA flags':<14} {'ms':>7} {'img/s':>7} {'vs torch':>8} {'calls':>5}  library calls"
     print(head)
     print("-" * len(head))
     for w, p in variants:
       if w not in live:
-        print(f"{variant_title(w, p)} {'not run: ' + (workers[w].dead or '')[:80]}")
+        print(f"{variant_title(w, p)[:48]:<48} {w:<14} not run: {(workers[w].dead or '')[:200]}")
         continue
       t = ms(w, p)
       lib = live[w].ready["library"].get(p, {})
-      libs = ", ".join(f"{k} {v}" for k, v in lib.items() if v) or "none"
+      libs = ", ".join(f"{k} {v}" for k, v in lib.items() if v and k != "gflop") or "none"
       print(f"{variant_title(w, p)[:48]:<48} {w:<14} {fmt(t, '7.0f')} {fmt(batch / t * 1e3, '7.1f')} "
             f"{fmt(torch_step / t, '8.2f')} {n(w, p):>5}  {libs}")
-    print(f"{'PyTorch ' + (live['torch'].ready['version'] if 'torch' in live else ''):<48} {'':<14} "
-          f"{fmt(torch_step, '7.0f')} {fmt(batch / torch_step * 1e3, '7.1f')} {fmt(1.0, '8.2f')} "
-          f"{n('torch', 'step'):>5}")
+    if have_peer:
+      print(f"{'PyTorch ' + live['torch'].ready['version'] + ' (NCHW, its native layout)':<48} {'':<14} "
+            f"{fmt(torch_step, '7.0f')} {fmt(batch / torch_step * 1e3, '7.1f')} {fmt(1.0, '8.2f')} "
+            f"{n('torch', 'step'):>5}  (oneDNN convolutions)")
     for name, flags in FLAGS.items():
       if name in jax_parts:
         print(f"  {name:<14} XLA_FLAGS={flags!r}" + (f"  ({FLAG_NOTES[name]})" if FLAG_NOTES[name] else ""))
 
-  # Overall: the project's step, default flags, pooled over both phases, against torch's, pooled.
+  # Overall: the project's step (default flags) against torch's, each pooled over both phases.
   j_all = median_ms(samples.get(("default", "step"), []))
-  t_all = median_ms(samples.get(("torch", "step"), []))
   best = None
   for w, p in [("default", "step")] + list(variants):
-    if (w, p) in samples and samples[(w, p)]:
+    if samples.get((w, p)):
       t = ms(w, p)
       if best is None or t < best[0]:
         best = (t, w, p)
   load1 = os.getloadavg()
-  print(f"\nOverall, whole train step: JAX (project CNN, default flags) {batch / j_all * 1e3:.1f} img/s, "
-        f"PyTorch {batch / t_all * 1e3:.1f} img/s: JAX/PyTorch = {t_all / j_all:.2f}x "
-        f"(target >= 0.5x; the issue measured 0.25x)")
+  print(f"\nOverall, whole train step: JAX (project CNN, default flags) {batch / j_all * 1e3:.1f} img/s "
+        f"({gflop / j_all * 1e3:.0f} GFLOP/s)" + (
+            f", PyTorch {batch / torch_step * 1e3:.1f} img/s: JAX/PyTorch = {torch_step / j_all:.2f}x "
+            f"(target >= 0.5x; the issue measured 0.25x)" if have_peer else " (no PyTorch peer)"))
   if best and best[1:] != ("default", "step"):
-    print(f"Best JAX variant: {variant_title(best[1], best[2]).rstrip()} ({best[1]}): {batch / best[0] * 1e3:.1f} img/s "
-          f"= {t_all / best[0]:.2f}x PyTorch")
-  print(f"(timing {t_main:.0f} s per-part + {t_var:.0f} s variants; load average {load1[0]:.1f} at the end, "
-        f"{load0[0]:.1f} at the start)")
-  print(f"SUMMARY cnn_vs_pytorch batch {batch}: JAX {batch / j_all * 1e3:.1f} img/s, torch {batch / t_all * 1e3:.1f} "
-        f"img/s, ratio {t_all / j_all:.2f}" + (f"; best JAX variant {batch / best[0] * 1e3:.1f} img/s "
-                                              f"({t_all / best[0]:.2f}x)" if best else ""))
+    print(f"Best JAX variant: {variant_title(best[1], best[2])[:48].rstrip()}, XLA flags {best[1]}: "
+          f"{batch / best[0] * 1e3:.1f} img/s" + (f" = {torch_step / best[0]:.2f}x PyTorch" if have_peer else ""))
+  print(f"(timing {t_main:.0f} s per-part + {t_var:.0f} s variants, {time.perf_counter() - start:.0f} s in all; "
+        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end)")
+  summary = f"SUMMARY cnn_vs_pytorch batch {batch}: JAX {batch / j_all * 1e3:.1f} img/s"
+  if have_peer:
+    summary += f", torch {batch / torch_step * 1e3:.1f} img/s, ratio {torch_step / j_all:.2f}"
+  if best:
+    summary += f"; best JAX variant ({best[2]}, {best[1]}) {batch / best[0] * 1e3:.1f} img/s" + (
+        f" ({torch_step / best[0]:.2f}x)" if have_peer else "")
+  print(summary)
 
 
 if __name__ == "__main__":
