@@ -94,6 +94,7 @@ def test_unreachable_coordinator_fails_within_the_timeout(tmp_path):
   assert time.monotonic() - start < 60
 
 
+@pytest.mark.extended  # one process's SIGTERM path runs by default (test_cli_preemption.py).
 def test_sigterm_to_one_process_stops_all_at_one_step_and_resume_matches(two_processes, tmp_path):
   """SIGTERM reaches only process 1; JAX's preemption service makes both save at the same step, and
   the same command resumes to the uninterrupted run's state, bitwise."""

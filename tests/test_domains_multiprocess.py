@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.helpers import DATA_DIR, REPO_ROOT, check_ok, cli_env, metrics_lines, run_cli
 
@@ -18,6 +19,7 @@ def launch(config: str, workdir, *args: str) -> subprocess.CompletedProcess:
       timeout=600))
 
 
+@pytest.mark.extended  # test_cli_multiprocess.py shows the same for classification in the default run.
 def test_char_gpt_in_two_processes_matches_one_process_with_two_devices(tmp_path):
   """Each process reads only its rows of every global batch; the losses equal one process's."""
   two, one = tmp_path / "two", tmp_path / "one"

@@ -3,6 +3,8 @@
 import os
 import subprocess
 
+import pytest
+
 from tests.helpers import DATA_DIR, REPO_ROOT, checkpoint_steps, cli_env, free_port
 
 TRAIN_ARGS = [f"--config.data_dir={DATA_DIR}", "--config.num_train_steps=3"]
@@ -28,6 +30,7 @@ def _fake_tool(tmp_path, name, text):
   return dict(cli_env(), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
+@pytest.mark.extended  # the GPU multi-node script's two-process run below covers launch in the default run.
 def test_slurm_template_runs_two_tasks_as_one_run(tmp_path):
   env = _fake_tool(tmp_path, "srun", FAKE_SRUN)
   env |= {"SLURM_JOB_ID": str(free_port() % 4096), "SLURM_NTASKS": "2", "SLURM_SUBMIT_DIR": str(REPO_ROOT)}
