@@ -4,8 +4,8 @@
   python benchmarks/cnn_vs_pytorch.py --parts=conv2_dw --second_column= --variants=0,6 --min_calls=3  # ~2 min
   python benchmarks/cnn_vs_pytorch.py --torch_python=/path/to/venv/bin/python
 
-The peer is never a dependency of the project: PyTorch runs in --torch_python (default /work/peers-venv/bin/python
-when it exists) from a script embedded here (TORCH_WORKER) and written to a temporary file. Set one up once with
+The peer is never a dependency of the project: PyTorch runs in --torch_python (default $TORCH_PYTHON, else
+none) from a script embedded here (TORCH_WORKER) and written to a temporary file. Set one up once with
   python -m venv V && V/bin/pip install torch numpy
 Without it the JAX side runs alone and says so.
 
@@ -106,7 +106,6 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_TORCH_PYTHON = "/work/peers-venv/bin/python"
 CONFIG = os.path.join(REPO, "configs", "mnist_cnn.py")
 EPS = 1e-5  # flax nn.BatchNorm's and torch nn.BatchNorm2d's epsilon.
 
@@ -721,7 +720,7 @@ def fmt(v, spec="8.1f"):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--torch_python", default=DEFAULT_TORCH_PYTHON if os.path.exists(DEFAULT_TORCH_PYTHON) else "",
+  parser.add_argument("--torch_python", default=os.environ.get("TORCH_PYTHON", ""),
                       help="a python with torch and numpy (the peer); '' runs the JAX side alone")
   parser.add_argument("--seconds", type=float, default=3.0,
                       help="timed seconds per part per side, within [min_calls, max_calls] calls")
