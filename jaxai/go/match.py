@@ -14,6 +14,7 @@ A command whose program is the bare word `gnugo` finds GNU Go where Debian puts 
 when it is not on PATH, and gets `--mode gtp --chinese-rules --positional-superko --capture-all-dead`
 unless given: the options that suit this referee (see jaxai.go.gnugo).
 """
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -41,7 +42,11 @@ class EngineTimeout(EngineFailure):
 
 
 class GTPClient:
-  """A GTP engine in a subprocess. send() returns the answer text, raises gtp.GTPError for `?` answers."""
+  """A GTP engine in a subprocess. send() returns the answer text, raises gtp.GTPError for `?` answers.
+
+  The engine runs until close(), which every owner must call on every path: use `with GTPClient(...) as
+  engine:` (the engine only sees the end of its input once close() shuts the pipe).
+  """
 
   def __init__(self, argv, name: str | None = None, stderr=subprocess.DEVNULL):
     argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
@@ -56,19 +61,22 @@ class GTPClient:
     except OSError as e:
       raise UserError(f"cannot start engine {shlex.join(argv)!r}: {e}") from None
     self._lines = queue.Queue()
-    threading.Thread(target=self._read, daemon=True).start()
+    self._reader = threading.Thread(target=_read, args=(self._process.stdout, self._lines), daemon=True)
+    self._reader.start()
     self.name = name or shlex.join(argv)
     self.broken = False  # it timed out or exited: unusable
+    self._closed = False
 
-  def _read(self):
-    for line in self._process.stdout:
-      self._lines.put(line)
-    self._lines.put(None)  # end of output: the engine exited.
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
 
   def send(self, command: str, timeout: float | None = None) -> str:
     """The answer to one command; EngineFailure (and `broken` set) on timeout or exit."""
-    if self.broken:
-      raise EngineFailure(f"{self.name} failed earlier")
+    if self.broken or self._closed:
+      raise EngineFailure(f"{self.name} failed earlier" if self.broken else f"{self.name} is closed")
     try:
       return self._send(command, timeout)
     except EngineFailure:
@@ -100,19 +108,46 @@ class GTPClient:
     return _result(lines)
 
   def close(self, timeout: float = 5.0):
-    if self._process.poll() is None:
-      if not self.broken:
+    """Ends the engine and reaps it; idempotent, and it ends the engine even when interrupted (Ctrl-C).
+
+    A working engine gets `quit` and the end of its input, and `timeout` seconds to exit; a broken one (or
+    one still running after that) is killed.
+    """
+    if self._closed:
+      return
+    self._closed = True
+    try:
+      if self._process.poll() is None and not self.broken:
         try:
-          self.send("quit", timeout=timeout)
+          self._send("quit", timeout)
         except (EngineFailure, gtp.GTPError):
           pass
-      else:
+        _close_quietly(self._process.stdin)
+        try:
+          self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+          pass
+    finally:
+      if self._process.poll() is None:
         self._process.kill()
-      try:
-        self._process.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self._process.kill()
-        self._process.wait()
+      self._process.wait()
+      _close_quietly(self._process.stdin)
+      self._reader.join(1.0)  # it closes stdout at the end of the output, which a dead engine has reached.
+
+
+def _read(stdout, lines: queue.Queue):
+  """The reader thread: the engine's output lines, then None once it exited; it closes the pipe."""
+  with stdout:
+    for line in stdout:
+      lines.put(line)
+  lines.put(None)
+
+
+def _close_quietly(pipe):
+  try:
+    pipe.close()
+  except OSError:  # unwritten input of an engine that exited.
+    pass
 
 
 class LocalClient:
@@ -121,13 +156,22 @@ class LocalClient:
   def __init__(self, engine: gtp.Engine, name: str | None = None):
     self.engine = engine
     self.name = name or engine.name
+    self._closed = False
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
 
   def send(self, command: str, timeout: float | None = None) -> str:
     del timeout
     return _result(self.engine.handle(command).rstrip("\n").split("\n"))
 
   def close(self):
-    self.engine.handle("quit")
+    if not self._closed:
+      self._closed = True
+      self.engine.handle("quit")
 
 
 def _result(lines: list[str]) -> str:
@@ -269,34 +313,38 @@ def run_match(a, b, games: int, size: int = 9, komi: float = 7.5, max_moves: int
               timeout: float | None = 60.0, sgf_dir=None, log=print, restart=None) -> MatchResult:
   """Plays `games` games, A black in the odd-numbered ones (1, 3, ...), and writes game_NNN.sgf files.
 
-  a, b: clients. restart(name) -> client, if given, replaces an engine that failed (timeout, crash).
+  a, b: clients, which stay the caller's to close. restart(name) -> client, if given, replaces an engine that
+  failed (timeout, crash); the clients it returns are closed here, however the match ends.
   """
   if sgf_dir is not None:
     Path(sgf_dir).mkdir(parents=True, exist_ok=True)
   match = MatchResult()
   clients = {"A": a, "B": b}
-  for number in range(1, games + 1):
-    a_colour = 1 if number % 2 == 1 else -1
-    black, white = (clients["A"], clients["B"]) if a_colour == 1 else (clients["B"], clients["A"])
-    game = play_game(black, white, size, komi, max_moves, timeout)
-    a_points = 0.5 if game.winner == 0 else float(game.winner == a_colour)
-    match.games += 1
-    match.a_wins += a_points
-    match.a_black_games += a_colour == 1
-    match.a_black_wins += a_points if a_colour == 1 else 0.0
-    match.results.append((a_colour, game))
-    if sgf_dir is not None:
-      record = to_sgf(game, size, komi, _identify(black), _identify(white))
-      sgf.dump(record, Path(sgf_dir) / f"game_{number:03d}.sgf")
-    log(f"game {number}: black {'A' if a_colour == 1 else 'B'}, white {'B' if a_colour == 1 else 'A'}: "
-        f"{game.result} after {len(game.moves)} moves ({game.detail})")
-    for name, client in clients.items():
-      if getattr(client, "broken", False):  # its state (or a late answer) would spoil the next game.
-        client.close()
-        if restart is None:
-          log(f"engine {name} failed; the match stops after {number} games")
-          return match
-        clients[name] = restart(name)
+  with contextlib.ExitStack() as restarted:  # closes them on every path: normal end, exception, Ctrl-C.
+    for number in range(1, games + 1):
+      a_colour = 1 if number % 2 == 1 else -1
+      black, white = (clients["A"], clients["B"]) if a_colour == 1 else (clients["B"], clients["A"])
+      game = play_game(black, white, size, komi, max_moves, timeout)
+      a_points = 0.5 if game.winner == 0 else float(game.winner == a_colour)
+      match.games += 1
+      match.a_wins += a_points
+      match.a_black_games += a_colour == 1
+      match.a_black_wins += a_points if a_colour == 1 else 0.0
+      match.results.append((a_colour, game))
+      if sgf_dir is not None:
+        record = to_sgf(game, size, komi, _identify(black), _identify(white))
+        sgf.dump(record, Path(sgf_dir) / f"game_{number:03d}.sgf")
+      log(f"game {number}: black {'A' if a_colour == 1 else 'B'}, white {'B' if a_colour == 1 else 'A'}: "
+          f"{game.result} after {len(game.moves)} moves ({game.detail})")
+      for name, client in clients.items():
+        if getattr(client, "broken", False):  # its state (or a late answer) would spoil the next game.
+          client.close()
+          if restart is None:
+            log(f"engine {name} failed; the match stops after {number} games")
+            return match
+          if number < games:  # (an engine may take minutes to start)
+            clients[name] = restart(name)
+            restarted.callback(clients[name].close)
   return match
 
 
@@ -322,7 +370,7 @@ def main(argv):
   del argv
   from absl import flags
   FLAGS = flags.FLAGS
-  clients = []
+  clients = contextlib.ExitStack()  # closes every engine started, even when one close is interrupted.
   try:
     if FLAGS.games < 1:
       raise UserError(f"--games must be at least 1, got {FLAGS.games}")
@@ -333,9 +381,7 @@ def main(argv):
     commands = {"A": FLAGS.black, "B": FLAGS.white}
 
     def start(name):
-      client = GTPClient(commands[name], stderr=stderr)
-      clients.append(client)
-      return client
+      return clients.enter_context(GTPClient(commands[name], stderr=stderr))
 
     a, b = start("A"), start("B")
     names = a.name, b.name
@@ -345,8 +391,7 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   finally:
-    for client in clients:
-      client.close()
+    clients.close()
   print(summary(match, *names))
 
 

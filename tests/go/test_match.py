@@ -1,13 +1,20 @@
 """Match runner (jaxai.go.match): games between GTP engines, refereeing, SGF records, win-rate intervals.
 
-Engines: the in-process random engine, small scripted GTP programs (resign, illegal or unparsable moves,
-silence, crashes), GNU Go when installed, and the CLIs of both jaxai.gtp and jaxai.go.match.
+Engines: the in-process random engine, small scripted GTP programs (pass, resign, illegal or unparsable
+moves, silence, crashes), GNU Go when installed, and the CLIs of both jaxai.gtp and jaxai.go.match.
+Tests with engine processes count this process's children to check that no engine outlives its game.
 """
+import contextlib
+import os
+import shlex
 import subprocess
 import sys
 import textwrap
+import types
+from pathlib import Path
 
 import pytest
+from absl import flags
 
 from jaxai.core.errors import UserError
 from jaxai.go import gnugo, gtp, match, rules, sgf
@@ -17,6 +24,8 @@ from tests.helpers import REPO_ROOT, cli_env
 SCRIPTED = textwrap.dedent("""
     import sys, time
     mode = sys.argv[1]
+    if mode == "dead":
+      sys.exit(1)
     for line in sys.stdin:
       command = line.split()[0] if line.split() else ""
       if command == "genmove":
@@ -24,22 +33,58 @@ SCRIPTED = textwrap.dedent("""
           time.sleep(60)
         if mode == "crash":
           sys.exit(1)
-        answer = {"resign": "resign", "a1": "A1", "garbage": "hello"}[mode]
+        answer = {"resign": "resign", "a1": "A1", "garbage": "hello", "pass": "pass"}[mode]
         print(f"= {answer}", end="\\n\\n", flush=True)
       elif command == "final_score":
         print("? cannot score", end="\\n\\n", flush=True)
       elif command:
         print("= ", end="\\n\\n", flush=True)
-      if command == "quit":
+      if command == "quit" and mode != "stubborn":
         break
+    if mode == "stubborn":  # deaf to quit and to the end of its input
+      time.sleep(60)
 """)
 
 
 @pytest.fixture
-def scripted(tmp_path):
+def engine_script(tmp_path):
   path = tmp_path / "scripted_engine.py"
   path.write_text(SCRIPTED)
-  return lambda mode: match.GTPClient([sys.executable, str(path), mode], name=f"scripted-{mode}")
+  return lambda mode: [sys.executable, str(path), mode]
+
+
+@pytest.fixture
+def scripted(engine_script):
+  """Starts scripted engines; those a (failing) test left open are closed after it."""
+  started = []
+
+  def start(mode):
+    started.append(match.GTPClient(engine_script(mode), name=f"scripted-{mode}"))
+    return started[-1]
+
+  yield start
+  for client in started:
+    client.close()
+
+
+def children() -> set[int]:
+  """The pids of this process's children, zombies (exited, not yet waited for) included: from /proc."""
+  pids = set()
+  for stat in Path("/proc").glob("[0-9]*/stat"):
+    try:
+      text = stat.read_text()
+    except OSError:  # it exited meanwhile
+      continue
+    if int(text[text.rindex(")") + 1:].split()[1]) == os.getpid():  # "pid (name) state ppid ..."
+      pids.add(int(stat.parent.name))
+  return pids
+
+
+@contextlib.contextmanager
+def no_new_children():
+  before = children()
+  yield
+  assert children() - before == set(), "engine processes left behind"
 
 
 def random_client(seed):
@@ -89,13 +134,15 @@ def test_random_match_alternates_colours_and_writes_sgf_that_replays(tmp_path):
     ("crash", "forfeit", "W+F"),
 ])
 def test_scripted_black_loses(scripted, mode, reason, result):
-  game = match.play_game(scripted(mode), random_client(0), size=9, timeout=30)
+  with no_new_children(), scripted(mode) as black:
+    game = match.play_game(black, random_client(0), size=9, timeout=30)
   assert (game.winner, game.reason, game.result) == (-1, reason, result)
   assert game.moves == []
 
 
 def test_illegal_move_loses(scripted):
-  game = match.play_game(random_client(0), scripted("a1"), size=9, timeout=30)
+  with no_new_children(), scripted("a1") as white:
+    game = match.play_game(random_client(0), white, size=9, timeout=30)
   # White's first A1 is legal unless black took it; its second A1 is not: white forfeits.
   assert (game.winner, game.reason, game.result) == (1, "forfeit", "B+F")
   assert "illegal move A1" in game.detail and len(game.moves) in (1, 3)
@@ -103,21 +150,84 @@ def test_illegal_move_loses(scripted):
 
 
 def test_timeout_loses_on_time_and_the_engine_is_replaced(scripted):
-  silent = scripted("silent")
   started = []
 
   def restart(name):
     started.append(name)
     return scripted("resign")
 
-  result = match.run_match(random_client(0), silent, games=2, size=9, timeout=1.5, log=lambda _: None,
-                           restart=restart)
+  with no_new_children():  # run_match closed the silent engine that failed, and the one it started.
+    silent = scripted("silent")
+    result = match.run_match(random_client(0), silent, games=2, size=9, timeout=1.5, log=lambda _: None,
+                             restart=restart)
   (colour_1, game_1), (colour_2, game_2) = result.results
   assert (game_1.reason, game_1.result) == ("time", "B+T") and silent.broken
   assert started == ["B"]  # the silent engine was replaced after game 1
   assert (game_2.reason, game_2.result) == ("resign", "W+R")  # B, now black, resigned
   assert result.a_wins == 2
-  silent.close()
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("pass", "score"), ("resign", "resign"), ("a1", "forfeit"), ("garbage", "forfeit"), ("silent", "time"),
+    ("crash", "forfeit"),
+])
+def test_a_match_ends_every_engine_it_started(scripted, mode, reason):
+  # B crashes in game 1; run_match restarts it as `mode`, black in game 2 (and again if that one fails).
+  before = children()
+  with scripted("pass") as a, scripted("crash") as b:
+    result = match.run_match(a, b, games=3, size=9, timeout=1.0, log=lambda _: None,
+                             restart=lambda name: scripted(mode))
+    assert children() - before == {a._process.pid}  # only A, the caller's to close, is left
+  assert children() - before == set()
+  assert [game.reason for _, game in result.results] == ["forfeit", reason, reason]
+
+
+@pytest.mark.parametrize("failure", ["engine that dies at once", "ctrl-c"])
+def test_a_failed_match_ends_every_engine_it_started(scripted, monkeypatch, failure):
+  if failure == "ctrl-c":
+    play_game, games = match.play_game, []
+
+    def interrupted_in_game_2(*args, **kwargs):
+      games.append(None)
+      if len(games) == 2:
+        raise KeyboardInterrupt
+      return play_game(*args, **kwargs)
+
+    monkeypatch.setattr(match, "play_game", interrupted_in_game_2)
+  before = children()
+  with scripted("pass") as a, scripted("crash") as b:
+    with pytest.raises(KeyboardInterrupt if failure == "ctrl-c" else UserError):
+      match.run_match(a, b, games=3, size=9, timeout=1.0, log=lambda _: None,
+                      restart=lambda name: scripted("pass" if failure == "ctrl-c" else "dead"))
+    assert children() - before == {a._process.pid}
+  assert children() - before == set()
+
+
+def test_close_ends_an_engine_deaf_to_quit_and_is_idempotent(scripted):
+  with no_new_children():
+    engine = scripted("stubborn")
+    assert engine.send("name", 10) == ""
+    engine.close(timeout=0.2)  # killed once `quit` and the end of its input did not end it
+    assert engine._process.returncode is not None and engine._process.stdin.closed
+    engine.close()
+    with pytest.raises(match.EngineFailure, match="closed"):
+      engine.send("name", 10)
+
+
+def test_main_ends_its_engines_on_ctrl_c(engine_script, monkeypatch):
+  options = dict(black=shlex.join(engine_script("pass")), white=shlex.join(engine_script("crash")), games=3,
+                 size=9, komi=7.5, max_moves=None, timeout=1.0, sgf_dir=None, engine_stderr=False)
+  monkeypatch.setattr(flags, "FLAGS", types.SimpleNamespace(**options))
+  run_match = match.run_match
+
+  def interrupted(*args, **kwargs):
+    kwargs["restart"]("B")  # a third engine, started through main
+    run_match(*args, **kwargs)
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(match, "run_match", interrupted)
+  with no_new_children(), pytest.raises(KeyboardInterrupt):
+    match.main([])
 
 
 def test_unplayable_board_size_is_a_user_error():
@@ -130,11 +240,8 @@ def test_unplayable_board_size_is_a_user_error():
 
 @pytest.mark.skipif(not gnugo.available(), reason="GNU Go is not installed (apt-get install gnugo)")
 def test_a_game_against_gnugo(tmp_path):
-  client = match.GTPClient(gnugo.command(level=0, komi=7.5))
-  try:
+  with no_new_children(), match.GTPClient(gnugo.command(level=0, komi=7.5)) as client:
     result = match.run_match(client, random_client(0), games=1, size=9, sgf_dir=tmp_path, log=lambda _: None)
-  finally:
-    client.close()
   (_, game), = result.results
   assert game.reason == "score" and game.winner == 1  # GNU Go (black) beats a random player
   assert game.final_scores["black"] == game.result  # GNU Go counts the same score as the referee
