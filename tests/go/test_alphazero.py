@@ -17,7 +17,7 @@ from jaxai.go import gnugo, gtp
 from jaxai.ops.replay import Window
 from jaxai.tasks import alphazero
 from tests.helpers import (REPO_ROOT, check_ok, checkpoint_steps, cli_command, cli_env, load_config,
-                           metrics_lines)
+                           metrics_lines, run_cli)
 
 
 def tiny_config(**overrides):
@@ -138,24 +138,37 @@ def test_bad_settings_are_user_errors():
     alphazero.make_task(tiny_config(board_size=4))
 
 
+TRAINED_OVERRIDES = {"eval_gnugo_games": 2 if gnugo.available() else 0, "num_train_steps": 4,
+                     "eval_every_steps": 2, "checkpoint_every_steps": 2}
+
+
 @pytest.fixture(scope="module")
 def trained_workdir(tmp_path_factory):
-  """The tiny config through the real command line in 2 processes (jax.distributed, launch/local.py:
-  self-play split over the 2-process mesh, evaluation on each process's copy of the parameters, GNU
-  Go games in process 0): 4 steps (learning starts at step 3, once the 12-ply ring has filled), then
-  resumed to 6 in one process (in this one: the same trainer as the command line's)."""
+  """The tiny config through the real command line on 2 devices (self-play split over the mesh,
+  evaluation with GNU Go games): 4 steps (learning starts at step 3, once the 12-ply ring has
+  filled), then resumed to 6 in this process (the same trainer as the command line's). The same
+  run in 2 processes is test_two_processes_train_like_the_command_line (extended)."""
   workdir = tmp_path_factory.mktemp("go_tiny")
-  overrides = {"eval_gnugo_games": 2 if gnugo.available() else 0, "num_train_steps": 4, "eval_every_steps": 2,
-               "checkpoint_every_steps": 2}
-  args = cli_command("go7_alphazero.py:tiny", workdir / "run", overrides, data_dir=None)[3:]
-  two = check_ok(subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--", *args], env=cli_env(),
-                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
-  assert "2 devices, 2 processes" in two.stderr
+  check_ok(run_cli("go7_alphazero.py:tiny", workdir / "run", TRAINED_OVERRIDES, devices=2, data_dir=None,
+                   timeout=900))
   first = checkpoint_steps(workdir / "run")
-  config = tiny_config(**overrides | {"num_train_steps": 6, "eval_every_steps": 0})
+  config = tiny_config(**TRAINED_OVERRIDES | {"num_train_steps": 6, "eval_every_steps": 0})
   with caplog_at_info() as records:
     trainer.train_and_evaluate(config, str(workdir / "run"), alphazero.make_task(config))
   return workdir / "run", first, "\n".join(r.getMessage() for r in records)
+
+
+@pytest.mark.extended  # the default run trains on 2 devices of one process (trained_workdir).
+def test_two_processes_train_like_the_command_line(tmp_path):
+  """jax.distributed (launch/local.py): self-play split over the 2-process mesh, evaluation on each
+  process's copy of the parameters, GNU Go games in process 0."""
+  args = cli_command("go7_alphazero.py:tiny", tmp_path / "run", TRAINED_OVERRIDES, data_dir=None)[3:]
+  two = check_ok(subprocess.run([sys.executable, "launch/local.py", "--processes=2", "--", *args], env=cli_env(),
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=900))
+  assert "2 devices, 2 processes" in two.stderr
+  assert checkpoint_steps(tmp_path / "run") == [2, 4]
+  train = [r for r in metrics_lines(tmp_path / "run") if "train/policy_loss" in r]
+  assert any(r["train/learning"] > 0 and r["train/policy_loss"] > 0 for r in train if r["step"] <= 4)
 
 
 @contextlib.contextmanager
@@ -183,7 +196,7 @@ def test_cli_trains_evaluates_checkpoints_and_resumes(trained_workdir):
   train = [r for r in records if "train/policy_loss" in r]
   assert {"selfplay/games", "train/value_loss", "selfplay_moves"} <= set().union(*train)
   assert any(r["train/learning"] == 1.0 and r["train/policy_loss"] > 0 for r in train)
-  # Learning started in the 2 processes already (at step 3 of steps 3-4: `learning` 0.5 at step 4).
+  # Learning started in the command line's run already (at step 3 of steps 3-4: `learning` 0.5 at step 4).
   assert any(r["train/learning"] > 0 and r["train/policy_loss"] > 0 for r in train if r["step"] <= 4)
   evals = [r for r in records if "eval/win_rate_vs_random" in r]
   assert [r["step"] for r in evals] == [2, 4, 6]
