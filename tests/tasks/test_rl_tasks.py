@@ -50,3 +50,25 @@ def test_bad_dqn_settings_are_user_errors():
   for key, value in (("td_loss", "l1"), ("replay_batch_size", 0), ("n_step", 0)):
     with pytest.raises(UserError, match=key):
       dqn.make_task(load_config("cartpole_dqn", {key: value}, set_data_dir=False))
+
+
+def test_nature_cnn_as_matmuls_equals_nn_conv_with_the_same_parameters():
+  """models.rl.MatmulConv (PPO's `conv_as_matmul` update) computes nn.Conv's function: same parameter
+  tree, outputs and gradients equal to float rounding."""
+  import jax.numpy as jnp
+  import numpy as np
+  from jaxai.models import rl as rl_models
+  obs = jax.random.randint(jax.random.key(1), (3, 4, 84, 84), 0, 256).astype(jnp.uint8)
+  conv, matmul = rl_models.NatureCNN(False), rl_models.NatureCNN(True)
+  params = jax.jit(conv.init)(jax.random.key(0), obs)
+  assert jax.tree.structure(jax.eval_shape(matmul.init, jax.random.key(0), obs)) == jax.tree.structure(params)
+
+  def output_and_grads(model):  # one compile per model.
+    loss = lambda p: (lambda y: (jnp.sum(y ** 2), y))(model.apply(p, obs))
+    (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    return out, grads
+
+  (out, grads), (out_matmul, grads_matmul) = output_and_grads(conv), output_and_grads(matmul)
+  np.testing.assert_allclose(out_matmul, out, atol=2e-5)
+  for reference, got in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_matmul)):
+    np.testing.assert_allclose(got, reference, rtol=1e-4, atol=1e-5 * float(jnp.abs(reference).max()))

@@ -6,7 +6,8 @@ collect (this process's first device; EnvPool's XLA interface steps the envs ins
 train_step (data-parallel over the mesh; the env axis N is split across devices):
     GAE with a reverse `lax.scan` over T -> `update_epochs` x `num_minibatches` clipped-surrogate
     Adam updates in nested `lax.scan`s (unrolled by default: XLA:CPU runs convolutions inside loops
-    slowly). One train step = one rollout = update_epochs x num_minibatches optimizer updates.
+    slowly; with `config.model.conv_as_matmul` the update's convolutions are matmuls over patches,
+    fast inside loops, and the scans need no unrolling). One train step = one rollout = update_epochs x num_minibatches optimizer updates.
 
 Details follow CleanRL's `ppo_atari_envpool_xla_jax` (Huang et al. 2022): advantage normalization
 per minibatch, clipped value loss, entropy bonus, global gradient clipping 0.5, Adam eps 1e-5 with
@@ -44,18 +45,21 @@ def default_config() -> ml_collections.ConfigDict:
   config.normalize_advantages = True
   config.unroll_updates = True     # unroll the epoch/minibatch scans (much faster on XLA:CPU).
   config.model.separate_torsos = False  # separate policy/value MLPs (classic control).
+  config.model.conv_as_matmul = False   # the update's Nature CNN as patches @ kernel (models.rl.MatmulConv):
+                                        # the same parameters; its gradients run fast inside lax.scan on CPU.
   config.optimizer = optim.default_config()
   config.optimizer.update(dict(name="adam", learning_rate=2.5e-4, eps=1e-5, schedule="linear",
                                end_learning_rate_factor=0.0, grad_clip_norm=0.5))
   return config
 
 
-def make_model(config, num_actions: int):
+def make_model(config, num_actions: int, conv_as_matmul: bool = False):
+  """The actor-critic; `conv_as_matmul` builds the same network (same parameters) with MatmulConv."""
   m = config.model
+  torso = lambda: rl_models.make_torso(m.torso, m.hidden, m.activation, conv_as_matmul)
   if m.get("separate_torsos", False):
-    torso = lambda: rl_models.make_torso(m.torso, m.hidden, m.activation)
     return rl_models.ActorCriticSeparate(torso(), torso(), num_actions)
-  return rl_models.ActorCritic(rl_models.make_torso(m.torso, m.hidden, m.activation), num_actions)
+  return rl_models.ActorCritic(torso(), num_actions)
 
 
 ROW_KEYS = ("obs", "action", "log_prob", "value", "reward", "terminated", "episode_end", "valid")
@@ -74,7 +78,8 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
   iterations = config.num_train_steps or max(1, config.total_env_steps // steps_per_iteration)
   env = common.make_env(config)
   eval_env = common.make_env(config, evaluation=True, num_envs=config.eval_episodes)
-  model = make_model(config, env.num_actions)
+  model = make_model(config, env.num_actions)  # acting: forward passes only, fast as nn.Conv.
+  update_model = make_model(config, env.num_actions, config.model.get("conv_as_matmul", False))
   updates_per_step = config.update_epochs * config.num_minibatches  # optimizer updates per train step.
   num_updates = iterations * updates_per_step
   tx = optim.make_optimizer(config.optimizer, num_updates)
@@ -97,7 +102,7 @@ def make_task(config: ml_collections.ConfigDict, facts: dict | None = None) -> T
     return env_carry, rows | extras | {"bootstrap_value": bootstrap_value}, common.episode_metrics(tr)
 
   def loss_fn(params, mb):
-    logits, value = model.apply({"params": params}, mb["obs"])
+    logits, value = update_model.apply({"params": params}, mb["obs"])
     log_probs = jax.nn.log_softmax(logits)
     log_prob = jnp.take_along_axis(log_probs, mb["action"][:, None], -1)[:, 0]
     valid = mb["valid"].astype(jnp.float32)
