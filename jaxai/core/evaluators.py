@@ -5,7 +5,11 @@ written as files and TensorBoard entries. Three kinds:
 
   DatasetEvaluator(step, batches)   per-batch sums of step(state, batch) (padded rows masked out,
                                     with a 'count' of real rows) over every batch of a split,
-                                    divided by the count: '<prefix>/<key>' means.
+                                    divided by the count: '<prefix>/<key>' means. With `finish`,
+                                    corpus-level metrics instead (entity F1, BLEU: not means of
+                                    per-example numbers): step's per-row outputs of every batch
+                                    are gathered to the host, padded rows dropped, concatenated
+                                    row-wise, and finish(outputs, step) -> summaries.
   Evaluator(fn, finish=None)        fn(view(state), rng) -> outputs, compiled by the core: over the
                                     mesh ('mesh') or on this process's first device with its copy
                                     of view(state) ('local': environment calls); finish(outputs,
@@ -21,6 +25,7 @@ import dataclasses
 from typing import Any, Callable, Iterable
 
 import jax
+import numpy as np
 
 from jaxai.core import sharding
 
@@ -34,6 +39,9 @@ class DatasetEvaluator:
   prefix: str = "eval"
   every_steps: int = 0
   count_key: str = "examples"  # '<prefix>/<count_key>': how many examples were evaluated.
+  # finish(outputs, step) -> summaries, outputs = {key: (examples, ...) numpy} of every real row in
+  # order; step then returns per-row arrays (leading axis = the batch), not sums.
+  finish: Callable[[dict, int], dict] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +66,19 @@ def compile_evaluator(evaluator, placement: sharding.Placement, abstract_state) 
   """`run(state, step) -> summaries` for one evaluator: the only `jax.jit` of evaluation code."""
   state_sharding, repl = placement.state(abstract_state), placement.replicated
   if isinstance(evaluator, DatasetEvaluator):
+    if evaluator.finish:  # corpus-level: every real row's outputs, then finish on the host.
+      rows_fn = jax.jit(lambda state, batch: (evaluator.step(state, batch), batch["mask"]),
+                        in_shardings=(state_sharding, None), out_shardings=repl)
+
+      def run_rows(state, step):
+        parts = []
+        for local in evaluator.batches():
+          outputs, real = jax.device_get(rows_fn(state, placement.global_batch(local)))
+          parts.append({k: np.asarray(v)[np.asarray(real, bool)] for k, v in outputs.items()})
+        rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        return evaluator.finish(rows, step)
+      return run_rows
+
     step_fn = jax.jit(evaluator.step, in_shardings=(state_sharding, None), out_shardings=repl)
 
     def run(state, step):

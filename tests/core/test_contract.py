@@ -14,7 +14,9 @@ from jaxai.core import sharding, trainer
 from jaxai.core.metrics import read_metrics
 from jaxai.core.summaries import Image
 from jaxai.errors import UserError
-from tests.core.toy import make_toy_task, toy_config
+from jaxai.core.evaluators import DatasetEvaluator
+from jaxai.data.pipeline import padded_batches
+from tests.core.toy import make_toy_task, toy_config, toy_data
 from tests.helpers import leaves_with_paths, load_config, tensorboard_events
 
 
@@ -33,6 +35,28 @@ def test_two_evaluators_log_both_and_an_image_is_a_png_and_a_tensorboard_image(t
   assert [step for step, _ in images] == [5, 10]
   assert (images[0][1].width, images[0][1].height) == (8, 8)
   assert images[0][1].encoded_image_string.startswith(b"\x89PNG")
+
+
+def test_a_corpus_evaluator_sees_every_real_row_once_in_order_and_its_finish_makes_the_summaries(tmp_path):
+  """DatasetEvaluator(finish=...): 20 rows in batches of 8 (the last padded): finish gets exactly the
+  20 rows' per-row outputs, in order, and its summaries are logged (a corpus metric, not a mean)."""
+  data = toy_data(20, seed=1)
+  seen = []
+
+  def rows_step(state, batch):  # per-row outputs: the prediction and the row's own target.
+    return {"pred": (batch["x"] @ state.params["dense"]["kernel"])[:, 0], "y": batch["y"][:, 0]}
+
+  def finish(rows, step):
+    seen.append({k: v.copy() for k, v in rows.items()})
+    return {"eval/max_abs_error": float(np.max(np.abs(rows["pred"] - rows["y"])))}
+
+  config = toy_config(eval_every_steps=5)
+  evaluator = DatasetEvaluator(rows_step, lambda: padded_batches(data, 8), finish=finish)
+  trainer.train_and_evaluate(config, str(tmp_path), make_toy_task(config, evaluators=[evaluator]))
+  assert len(seen) == 2 and all(len(rows["y"]) == 20 for rows in seen)
+  np.testing.assert_array_equal(seen[0]["y"], data["y"][:, 0])  # every real row once, in order.
+  logged = [r["eval/max_abs_error"] for r in read_metrics(tmp_path) if "eval/max_abs_error" in r]
+  assert logged == [pytest.approx(float(np.max(np.abs(rows["pred"] - rows["y"])))) for rows in seen]
 
 
 def test_image_grid_tiles_a_batch():
