@@ -7,37 +7,33 @@
   python benchmarks/ppo_vs_cleanrl.py --sides=cleanrl    # one side only (no ratio)
 
 Measured with `python benchmarks/ppo_vs_cleanrl.py` (the defaults: Pong-v5, 10 timed iterations
-per side after 1 warm-up), jax 0.10.2 CPU backend, 2 CPU cores shared with other jobs at a load
-average of 9-16 during the run (so every figure is several times below what the 2 cores give
-alone: EnvPool random ran at 550-730 env steps/s here, 3,400-6,900 in benchmarks/rl_throughput.py's
-measurements at load 2-4); 1,138 s in all (~4-5 minutes expected on the 2 cores alone):
+per side after 1 warm-up), jax 0.10.2 CPU backend, 2 CPU cores at a load average of 0.2-1.5 (a
+quiet machine), 185 s in all:
 
                             env steps/s  s/iteration  rollout s  update s  compile s  1st-iteration extra s
-  project (jaxai trainer)       35.8        28.58        2.57      26.01      84.5          94.3
-  CleanRL-unrolled              32.3        31.71        3.37      28.34      75.5          81.0
-  ratio project / CleanRL-unrolled 1.11x (goal >= 1.5x: not met); two earlier runs of this script
-  (at load 4-12, 1 and 10 timed iterations) gave 0.95x and 0.99x: the same arithmetic, equal within
-  noise (per-iteration rates 31-42 vs 24-40 env steps/s in this run).
-  project compile 84.5 s (goal <= 15 s: not met): XLA compile of the train step 61.1 s (16 unrolled
-  gradient steps), init 9.9 s, rollout 7.8 s; CleanRL-unrolled 75.5 s (update_ppo 67.0 s). No
-  compilation during the timed iterations on either side.
-  EnvPool random (8 envs, num_threads 0): host loop 601, XLA step in a jitted scan 669, jaxai
-  Env.step 731 env steps/s before the sides; 550 and 679 between the timed iterations. Gap: project
-  35.8 / 550 = 0.065 of EnvPool's random-action rate (CleanRL-unrolled 0.059).
-  Where the project's 28.6 s per iteration go: rollout 2.6 s (9%; env stepping 1.5 s and the 128
-  policy forward passes 1.8 s, measured apart, add up to more than the rollout: noise at this load); update 26.0 s (91%), of which the network's 16 forward + backward
-  passes alone take 29.4 s, i.e. all of it: Adam, the minibatch gathers, GAE and the loss are lost
-  in the noise. CleanRL-unrolled the same: rollout 3.4 s (11%), update 28.3 s (89%) against 29.9 s
-  of network gradients.
-  What would help, measured apart (interleaved A/B of the project's train step as the trainer
-  compiles it, same rows, load 6-9): computing the three convolutions as patches @ kernel (space to
-  depth, shifted views, one matmul; same parameters) in the update makes its gradients run as fast
-  inside `lax.scan` as outside, so the update scans need no unrolling: train step 21-27 s instead
-  of 39-42 s (1.6x) and its compile 17.9 s instead of 80.7 s (4.5x less); with the rollout kept on
-  `nn.Conv` (its 8-observation forward passes are slower as matmuls: 5.3-6.1 s vs 3.4-4.9 s) that
-  is ~1.5x end to end (estimated: (4.2 + 40.1) / (4.2 + 24.7) s per iteration), at the goal but not
-  clearly past it; init (10-16 s) and rollout (8-18 s) compilation remain above the 15 s goal at
-  that load.
+  project (jaxai trainer)      350.9         2.92        0.48      2.43        6.0           7.4
+  CleanRL-unrolled             128.4         7.98        0.47      7.51       12.6          14.7
+  ratio project / CleanRL-unrolled 2.73x (goal >= 1.5x: met); a run of the same script an hour
+  earlier gave 308.2 vs 116.0 = 2.66x, compile 9.0 s vs 14.9 s. No compilation during the timed
+  iterations on either side.
+  project compile 6.0 s (goal <= 15 s: met): the train step 3.0 s, init 1.2 s, rollout 0.8 s;
+  CleanRL-unrolled 12.6 s (update_ppo 10.8 s: 16 inlined gradient steps).
+  EnvPool random (8 envs, num_threads 0): host loop 5,495, XLA step in a jitted scan 6,065, jaxai
+  Env.step 5,912 env steps/s before the sides; 5,308 and 5,673 between the timed iterations. Gap:
+  project 350.9 / 5,308 = 0.066 of EnvPool's random-action rate (CleanRL-unrolled 0.024).
+  Where the project's 2.92 s per iteration go: rollout 0.48 s (17%: env stepping 0.18 s, the 128
+  policy forward passes 0.24 s, the rest 0.06 s); update 2.43 s (83%), all of it the network's 16
+  forward + backward passes (2.95 s measured apart as separate calls). CleanRL-unrolled: rollout
+  0.47 s (6%), update 7.51 s (94%), of which 6.82 s network gradients and 0.69 s the rest.
+  Why the project is faster: configs/atari_ppo.py sets config.model.conv_as_matmul, which computes
+  the update's three convolutions as strided slices of the input concatenated into patches times the
+  reshaped kernel (jaxai.models.rl.MatmulConv: the same parameters as nn.Conv, the same outputs to
+  float rounding, tests/tasks/test_rl_tasks.py). XLA:CPU runs those matmuls and their gradients
+  fast, inside `lax.scan` too, so the update scans stay rolled (config.unroll_updates=False): 3x
+  faster gradients than nn.Conv's and a fraction of the unrolled compile. The rollout keeps
+  nn.Conv, which is faster for its 8-observation forward passes. The remaining gap to EnvPool is
+  the network: on these 2 cores its gradients cost ~2.9 ms per env step against ~0.2 ms of
+  emulation.
 
 What runs. Both sides train the same thing at the same hyperparameters, which the script reads
 from configs/atari_ppo.py and checks against CleanRL's defaults before it starts (it stops if one
@@ -56,7 +52,8 @@ project           configs/atari_ppo.py through `jaxai.tasks.make_task` and
                   with num_train_steps = warmup + iterations + 1, log_every_steps=1,
                   eval_every_steps=0, checkpoint_every_steps=0 and the task's evaluators removed (so
                   no evaluation game runs; the final checkpoint is still written, after the timing).
-                  Its update scans are unrolled (config.unroll_updates, the default). The task's data
+                  Its update computes the convolutions as matmuls over patches
+                  (config.model.conv_as_matmul) with rolled update scans (config.unroll_updates=False). The task's data
                   source is wrapped to time each `rows()` call (the rollout, blocked until its rows
                   are ready); iteration k lasts from its rollout's start to the next `rows()` call,
                   so it covers the rollout, the train step, the trainer's metric read-back (every
@@ -650,7 +647,13 @@ class Probes:
           h = torso(x)
           return actor(h), critic(h)[:, 0]
 
-      for side, model in (("project", ppo.make_model(config, num_actions)), ("cleanrl", CleanRLNet())):
+      cleanrl_net = CleanRLNet()
+      # The project acts with nn.Conv and updates with its update network (config.model.conv_as_matmul:
+      # the same parameters as matmuls over patches); CleanRL uses one network for both.
+      sides = (("project", ppo.make_model(config, num_actions),
+                ppo.make_model(config, num_actions, config.model.get("conv_as_matmul", False))),
+               ("cleanrl", cleanrl_net, cleanrl_net))
+      for side, model, update_model in sides:
         params = model.init(jax.random.key(0), mb_obs[:1])
 
         def forward_scan(params, key, model=model):
@@ -662,7 +665,7 @@ class Probes:
             return key, (action, log_prob, value)
           return jax.lax.scan(body, key, rollout_obs)
 
-        def stand_in_loss(params, obs, model=model):
+        def stand_in_loss(params, obs, model=update_model):
           logits, value = model.apply(params, obs)
           return jnp.mean(logits ** 2) + jnp.mean(value ** 2)
 
