@@ -53,8 +53,8 @@ project           configs/atari_ppo.py through `jaxai.tasks.make_task` and
                   eval_every_steps=0, checkpoint_every_steps=0 and the task's evaluators removed (so
                   no evaluation game runs; the final checkpoint is still written, after the timing).
                   Its update computes the convolutions as matmuls over patches
-                  (config.model.conv_as_matmul) with rolled update scans (config.unroll_updates=False). The task's data
-                  source is wrapped to time each `rows()` call (the rollout, blocked until its rows
+                  (config.model.conv_as_matmul) with rolled update scans
+                  (config.unroll_updates=False). The task's data source is wrapped to time each `rows()` call (the rollout, blocked until its rows
                   are ready); iteration k lasts from its rollout's start to the next `rows()` call,
                   so it covers the rollout, the train step, the trainer's metric read-back (every
                   step here) and its logging; hence the one extra train step.
