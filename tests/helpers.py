@@ -18,6 +18,8 @@ import ml_collections
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
+# Raw (non-TFDS) data sets: conll2003/, sst2/, multi30k/, go_sgf/ (../shared/data beside the checkout).
+RAW_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA_DIR = Path(os.environ.get("TFDS_DATA_DIR") or
                 Path(__file__).resolve().parents[2] / "shared" / "data" / "tfds")
 

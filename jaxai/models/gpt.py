@@ -32,16 +32,19 @@ def compute_dtype(name: str, key: str = "config.model.dtype"):
   return jnp.dtype(name)
 
 
-class CausalSelfAttention(nn.Module):
+class SelfAttention(nn.Module):
+  """Multi-head self-attention; causal (each position sees itself and the past) unless `causal=False`
+  (an encoder's: every position sees every other). `key_mask` (B, T) bool hides padded positions."""
   num_heads: int
   block_size: int
   dropout_rate: float = 0.0
   use_bias: bool = False
   residual_init_scale: float = 1.0
   dtype: Dtype = jnp.float32
+  causal: bool = True
 
   @nn.compact
-  def __call__(self, x, train: bool = False, decode_position=None):  # x: (B, T, D) -> (B, T, D)
+  def __call__(self, x, train: bool = False, decode_position=None, key_mask=None):  # x: (B, T, D) -> (B, T, D)
     b, t, d = x.shape
     h = self.num_heads
     init = nn.initializers.normal(0.02)
@@ -60,15 +63,22 @@ class CausalSelfAttention(nn.Module):
       k, v = cached_k.value.astype(self.dtype), cached_v.value.astype(self.dtype)
       query_pos, key_pos = decode_position + jnp.arange(t), jnp.arange(self.block_size)
 
-    mask = key_pos[None, :] <= query_pos[:, None]  # (T, S): a position sees itself and the past only.
+    mask = jnp.ones((1, 1, t, k.shape[1]), bool)  # (B or 1, 1, T, S): which keys each query sees.
+    if self.causal:
+      mask = mask & (key_pos[None, :] <= query_pos[:, None])[None, None]  # itself and the past only.
+    if key_mask is not None:
+      mask = mask & key_mask[:, None, None, :]
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(d // h)  # (B, H, T, S)
-    scores = jnp.where(mask[None, None], scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+    scores = jnp.where(mask, scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
     weights = nn.Dropout(self.dropout_rate, deterministic=not train)(weights)
     y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)  # heads side by side again.
     y = nn.Dense(d, use_bias=self.use_bias, dtype=self.dtype, name="proj",
                  kernel_init=nn.initializers.normal(0.02 * self.residual_init_scale))(y)
     return nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+
+
+CausalSelfAttention = SelfAttention  # the decoder's (causal=True, the default).
 
 
 class Block(nn.Module):
@@ -79,14 +89,15 @@ class Block(nn.Module):
   residual_init_scale: float = 1.0
   dtype: Dtype = jnp.float32
   exact_gelu: bool = False  # erf GELU (PyTorch's nn.GELU default) instead of the tanh approximation.
+  causal: bool = True       # False: an encoder block (bidirectional attention).
 
   @nn.compact
-  def __call__(self, x, train: bool = False, decode_position=None):  # (B, T, D) -> (B, T, D)
+  def __call__(self, x, train: bool = False, decode_position=None, key_mask=None):  # (B, T, D) -> (B, T, D)
     d = x.shape[-1]
     norm = lambda name: nn.LayerNorm(epsilon=1e-5, use_bias=self.use_bias, dtype=self.dtype, name=name)
-    x = x + CausalSelfAttention(self.num_heads, self.block_size, self.dropout_rate, self.use_bias,
-                                self.residual_init_scale, self.dtype, name="attn")(
-                                    norm("ln_1")(x), train, decode_position)
+    x = x + SelfAttention(self.num_heads, self.block_size, self.dropout_rate, self.use_bias,
+                          self.residual_init_scale, self.dtype, self.causal, name="attn")(
+                              norm("ln_1")(x), train, decode_position, key_mask)
     init = nn.initializers.normal(0.02)
     y = nn.Dense(4 * d, use_bias=self.use_bias, kernel_init=init, dtype=self.dtype, name="fc")(norm("ln_2")(x))
     y = nn.gelu(y, approximate=not self.exact_gelu)

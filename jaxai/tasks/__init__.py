@@ -14,6 +14,8 @@ TASKS = {  # config.task -> module
     "vae": "jaxai.tasks.generative.vae",
     "text2image": "jaxai.tasks.generative.text2image",
     "federated": "jaxai.tasks.federated",
+    "ner": "jaxai.tasks.ner",
+    "sentiment": "jaxai.tasks.sentiment",
 }
 
 
