@@ -77,8 +77,6 @@ class TransformerEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, inputs, train: bool = False):  # -> (B, T, embed_dim)
-    if self.embed_dim % self.num_heads:
-      raise ValueError(f"embed_dim={self.embed_dim} is not a multiple of num_heads={self.num_heads}.")
     x = nn.Dense(self.embed_dim, name="project")(self.features(inputs))
     mask = text.length_mask(inputs["length"], x.shape[1])
     return text.TransformerEncoder(self.max_len, self.num_layers, self.num_heads, self.embed_dim,

@@ -33,6 +33,8 @@ class TransformerEncoder(nn.Module):
   @nn.compact
   def __call__(self, x, key_mask, train: bool = False):  # x: (B, T, D) embedded tokens -> (B, T, D)
     t = x.shape[1]
+    if self.embed_dim % self.num_heads:
+      raise ValueError(f"embed_dim={self.embed_dim} is not a multiple of num_heads={self.num_heads}.")
     if t > self.max_len:
       raise ValueError(f"{t} positions exceed max_len={self.max_len}.")
     pos = self.param("pos", nn.initializers.normal(0.02), (self.max_len, self.embed_dim))
@@ -57,8 +59,6 @@ class SentenceClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, ids, lengths, train: bool = False):  # (B, T) int, (B,) -> (B, C) float32
-    if self.embed_dim % self.num_heads:
-      raise ValueError(f"embed_dim={self.embed_dim} is not a multiple of num_heads={self.num_heads}.")
     mask = length_mask(lengths, ids.shape[1])
     x = nn.Embed(self.vocab_size, self.embed_dim, embedding_init=nn.initializers.normal(0.02),
                  name="embed")(ids)
